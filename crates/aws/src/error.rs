@@ -1,0 +1,67 @@
+use aws_sdk_sqs::config::http::HttpResponse;
+use aws_sdk_sqs::error::{ProvideErrorMetadata, SdkError};
+
+/// Whether retrying the same call later may succeed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FailureKind {
+    /// Throttling, a 5xx, a timeout, a dropped connection: retry later.
+    Transient,
+    /// The request itself was refused (bad input, missing resource, denied).
+    Permanent,
+}
+
+/// An AWS call that failed, with the service's error code when it gave one.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{operation} failed ({kind:?}{}): {message}", code.as_deref().map(|c| format!(", {c}")).unwrap_or_default())]
+pub struct AwsError {
+    pub operation: &'static str,
+    pub kind: FailureKind,
+    pub code: Option<String>,
+    pub message: String,
+}
+
+impl AwsError {
+    pub fn is_transient(&self) -> bool {
+        self.kind == FailureKind::Transient
+    }
+}
+
+/// Error codes services use for "slow down" even when the status is 400.
+const THROTTLING_CODES: &[&str] = &[
+    "Throttling",
+    "ThrottlingException",
+    "ThrottledException",
+    "TooManyRequestsException",
+    "RequestThrottled",
+    "RequestLimitExceeded",
+    "ProvisionedThroughputExceededException",
+    "SlowDown",
+    "KMSThrottlingException",
+    "ServiceUnavailable",
+    "InternalError",
+    "InternalFailure",
+    "RequestTimeout",
+];
+
+/// Sorts any SDK error into transient or permanent.
+pub fn classify<E>(operation: &'static str, err: &SdkError<E, HttpResponse>) -> AwsError
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+{
+    let (kind, code, message) = match err {
+        SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => {
+            (FailureKind::Transient, None, aws_sdk_sqs::error::DisplayErrorContext(err).to_string())
+        }
+        SdkError::ServiceError(service) => {
+            let source = service.err();
+            let code = source.code().map(str::to_owned);
+            let server_side = service.raw().status().is_server_error();
+            let throttled = code.as_deref().is_some_and(|c| THROTTLING_CODES.contains(&c));
+            let kind = if server_side || throttled { FailureKind::Transient } else { FailureKind::Permanent };
+            (kind, code, source.message().unwrap_or("no message").to_owned())
+        }
+        // Construction failures are bugs in the request we built.
+        _ => (FailureKind::Permanent, None, aws_sdk_sqs::error::DisplayErrorContext(err).to_string()),
+    };
+    AwsError { operation, kind, code, message }
+}

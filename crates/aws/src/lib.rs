@@ -1,0 +1,21 @@
+//! Torium's AWS side: the SDK configuration every handler loads once per
+//! cold start, and small adapters behind traits so handler logic is tested
+//! against moto (and could be against anything else) without SDK types.
+//!
+//! Every client honours `AWS_ENDPOINT_URL` (and `AWS_ENDPOINT_URL_<SERVICE>`),
+//! which is how tests and the local demo point them at moto.
+
+mod error;
+mod queue;
+mod secrets;
+
+pub use aws_config::SdkConfig;
+pub use error::{AwsError, FailureKind, classify};
+pub use queue::{MAX_BATCH_SIZE, MessageQueue, OutgoingMessage, SqsQueue};
+pub use secrets::{NoSecrets, SecretStore, SecretsManager};
+
+/// The shared SDK configuration: region, credentials and endpoint from the
+/// environment, the latest behaviour version, rustls.
+pub async fn load_sdk_config() -> SdkConfig {
+    aws_config::defaults(aws_config::BehaviorVersion::latest()).load().await
+}

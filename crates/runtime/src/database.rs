@@ -1,0 +1,35 @@
+//! The database pool of a handler, built once per cold start from either
+//! `DATABASE_URL` or `DB_SECRET_ARN` (an RDS-style secret read once from
+//! Secrets Manager), with `PGSSLMODE`, `PGSSLROOTCERT` and `DB_POOL_SIZE`.
+
+use crate::config::{ConfigError, Env};
+use torium_aws::SecretStore;
+use torium_store::{DbSettings, Pool, SslMode, connect_pool};
+
+#[derive(Debug, thiserror::Error)]
+pub enum DatabaseSetupError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error(transparent)]
+    Settings(#[from] torium_store::SettingsError),
+    #[error("reading the database secret: {0}")]
+    Secret(#[from] torium_aws::AwsError),
+}
+
+/// Where the database is, from the environment (and the secret, if named).
+pub async fn database_settings(env: &Env, secrets: &impl SecretStore) -> Result<DbSettings, DatabaseSetupError> {
+    let ssl_mode: SslMode = env.parsed_or("PGSSLMODE", SslMode::Disable)?;
+    let mut settings = match (env.optional("DATABASE_URL"), env.optional("DB_SECRET_ARN")) {
+        (Some(url), _) => DbSettings::from_url(url, ssl_mode)?,
+        (None, Some(arn)) => DbSettings::from_rds_secret(&secrets.secret_string(arn).await?, ssl_mode)?,
+        (None, None) => return Err(ConfigError::Missing("DATABASE_URL or DB_SECRET_ARN").into()),
+    };
+    settings.root_cert_path = env.optional("PGSSLROOTCERT").map(str::to_owned);
+    settings.pool_size = env.parsed_or("DB_POOL_SIZE", settings.pool_size)?;
+    Ok(settings)
+}
+
+/// [`database_settings`] and the pool in one step, for `main`.
+pub async fn database_pool(env: &Env, secrets: &impl SecretStore) -> Result<Pool, DatabaseSetupError> {
+    Ok(connect_pool(&database_settings(env, secrets).await?)?)
+}

@@ -1,0 +1,20 @@
+//! Torium's Postgres store: the pool every handler builds once per cold
+//! start, the embedded migrations, and every SQL statement of the suite as a
+//! typed function. Statements are parameterised; errors say whether to retry
+//! ([`StoreError::Unavailable`]) or to give up on the input.
+
+mod error;
+mod interval;
+mod migrate;
+mod pool;
+mod repo;
+mod settings;
+mod tls;
+
+pub use error::StoreError;
+pub use migrate::{SchemaVersion, latest_embedded_version, migrate, migrations_fingerprint, schema_version};
+pub use pool::{PooledClient, Store, connect_pool};
+pub use repo::signup::SignUp;
+pub use settings::{DbSettings, SettingsError, SslMode};
+
+pub use deadpool_postgres::Pool;

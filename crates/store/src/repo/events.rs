@@ -1,0 +1,67 @@
+use super::{parse_column, parse_optional_column};
+use crate::interval::PgInterval;
+use crate::{Store, StoreError};
+use torium_domain::{Event, EventId, GroupId, Member, Pln, UserId};
+
+impl Store {
+    /// An event with the number of its members (budget shares divide by it).
+    pub async fn event_with_member_count(&self, id: EventId) -> Result<Option<Event>, StoreError> {
+        let client = self.pool.get().await?;
+        let row = client
+            .query_opt(
+                "SELECT e.id, e.group_id, e.name, e.description, e.event_at, e.time_zone, \
+                        e.reminder_kind::text, e.schedule_period, e.budget::text, e.next_reminder_at, \
+                        (SELECT count(*) FROM events_users eu WHERE eu.event_id = e.id) \
+                 FROM events e WHERE e.id = $1",
+                &[&id.0],
+            )
+            .await?;
+        let Some(r) = row else { return Ok(None) };
+        let budget = r
+            .get::<_, Option<&str>>(8)
+            .map(|text| Pln::from_decimal_str(text).map_err(|e| StoreError::Invalid(format!("stored budget: {e}"))))
+            .transpose()?;
+        Ok(Some(Event {
+            id: EventId(r.get(0)),
+            group_id: GroupId(r.get(1)),
+            name: r.get(2),
+            description: r.get(3),
+            event_at: r.get(4),
+            time_zone: r.get(5),
+            reminder_kind: parse_column(r.get(6))?,
+            schedule_period: r.get::<_, PgInterval>(7).0,
+            budget,
+            next_reminder_at: r.get(9),
+            member_count: r.get(10),
+        }))
+    }
+
+    /// Every member of an event with what a delivery needs: contact data and
+    /// the payment URL of their bank. One round trip whatever the count.
+    pub async fn event_members(&self, id: EventId) -> Result<Vec<Member>, StoreError> {
+        let client = self.pool.get().await?;
+        let rows = client
+            .query(
+                "SELECT u.id, u.email, u.mobile_number, u.reminder_preference::text, u.device_arn, o.payment_url \
+                 FROM events_users eu \
+                 JOIN users u ON u.id = eu.user_id \
+                 LEFT JOIN organizations o ON o.id = u.organization_id \
+                 WHERE eu.event_id = $1 \
+                 ORDER BY u.id",
+                &[&id.0],
+            )
+            .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(Member {
+                    user_id: UserId(r.get(0)),
+                    email: r.get(1),
+                    mobile_number: r.get(2),
+                    reminder_preference: parse_optional_column(r.get(3))?,
+                    device_arn: r.get(4),
+                    organization_payment_url: r.get(5),
+                })
+            })
+            .collect()
+    }
+}

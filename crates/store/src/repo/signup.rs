@@ -1,0 +1,79 @@
+//! Users born from Cognito sign-ups. Cognito retries triggers that time out
+//! and people sign up again before confirming, so every call here is an
+//! idempotent upsert keyed by the Cognito user id.
+
+use super::users::{USER_COLUMNS, user_from_row};
+use crate::{Store, StoreError};
+use chrono::{DateTime, Utc};
+use torium_domain::User;
+
+/// What a Cognito trigger knows about a new user.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SignUp {
+    pub cognito_user_id: String,
+    pub email: String,
+    pub at: DateTime<Utc>,
+}
+
+impl Store {
+    /// Records a sign-up as an unconfirmed user. A repeated call with the
+    /// same Cognito id updates that row; an address held by an abandoned
+    /// (unconfirmed) sign-up under another Cognito id is taken over; an
+    /// address of a confirmed account is a [`StoreError::Conflict`].
+    pub async fn record_signup(&self, signup: &SignUp) -> Result<User, StoreError> {
+        self.upsert_signup(signup, false).await
+    }
+
+    /// Marks the user of a confirmed sign-up confirmed, creating the row if
+    /// the pre sign-up trigger never wrote it. A repeated call changes
+    /// nothing more (the first confirmation time is kept).
+    pub async fn confirm_signup(&self, signup: &SignUp) -> Result<User, StoreError> {
+        self.upsert_signup(signup, true).await
+    }
+
+    async fn upsert_signup(&self, signup: &SignUp, confirm: bool) -> Result<User, StoreError> {
+        let mut client = self.pool.get().await?;
+        let tx = client.transaction().await?;
+        let holders = tx
+            .query(
+                "SELECT id, cognito_user_id, confirmed FROM users \
+                 WHERE cognito_user_id = $1 OR lower(email) = lower($2) FOR UPDATE",
+                &[&signup.cognito_user_id, &signup.email],
+            )
+            .await?;
+        let own_row_exists = holders.iter().any(|r| r.get::<_, &str>(1) == signup.cognito_user_id);
+        for other in holders.iter().filter(|r| r.get::<_, &str>(1) != signup.cognito_user_id) {
+            let other_id: i64 = other.get(0);
+            if other.get::<_, bool>(2) {
+                return Err(StoreError::Conflict(format!(
+                    "the email address is already used by confirmed user {other_id}"
+                )));
+            }
+            // An abandoned sign-up with this address: the new one replaces it.
+            if own_row_exists {
+                tx.execute("DELETE FROM users WHERE id = $1", &[&other_id]).await?;
+            } else {
+                tx.execute(
+                    "UPDATE users SET cognito_user_id = $2, updated_at = now() WHERE id = $1",
+                    &[&other_id, &signup.cognito_user_id],
+                )
+                .await?;
+            }
+        }
+        let sql = format!(
+            "INSERT INTO users (cognito_user_id, email, signed_up_at, confirmed, confirmed_at) \
+             VALUES ($1, $2, $3::timestamptz, $4::boolean, CASE WHEN $4::boolean THEN $3::timestamptz END) \
+             ON CONFLICT (cognito_user_id) DO UPDATE SET \
+                 email = CASE WHEN users.confirmed THEN users.email ELSE EXCLUDED.email END, \
+                 signed_up_at = CASE WHEN users.confirmed OR EXCLUDED.confirmed THEN users.signed_up_at ELSE EXCLUDED.signed_up_at END, \
+                 confirmed = users.confirmed OR EXCLUDED.confirmed, \
+                 confirmed_at = COALESCE(users.confirmed_at, EXCLUDED.confirmed_at), \
+                 updated_at = CASE WHEN users.confirmed AND EXCLUDED.confirmed THEN users.updated_at ELSE now() END \
+             RETURNING {USER_COLUMNS}"
+        );
+        let row = tx.query_one(&sql, &[&signup.cognito_user_id, &signup.email, &signup.at, &confirm]).await?;
+        let user = user_from_row(&row)?;
+        tx.commit().await?;
+        Ok(user)
+    }
+}

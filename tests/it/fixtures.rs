@@ -1,0 +1,68 @@
+//! Rows the HTTP API would write (groups, events, members), inserted with
+//! plain SQL: the suite itself only reads them.
+
+use chrono::{DateTime, Utc};
+use torium_store::PooledClient;
+
+pub async fn user(db: &PooledClient, email: &str) -> i64 {
+    db.query_one(
+        "INSERT INTO users (cognito_user_id, email, confirmed) VALUES ($1, $2, true) RETURNING id",
+        &[&format!("cognito-{email}"), &email],
+    )
+    .await
+    .expect("insert user")
+    .get(0)
+}
+
+pub async fn user_with_contact(
+    db: &PooledClient,
+    email: &str,
+    phone: Option<&str>,
+    preference: Option<&str>,
+    device_arn: Option<&str>,
+    bank: Option<&str>,
+) -> i64 {
+    db.query_one(
+        "INSERT INTO users (cognito_user_id, email, mobile_number, reminder_preference, device_arn, organization_id, confirmed) \
+         VALUES ($1, $2, $3, $4::text::reminder_preference, $5, (SELECT id FROM organizations WHERE name = $6), true) \
+         RETURNING id",
+        &[&format!("cognito-{email}"), &email, &phone, &preference, &device_arn, &bank],
+    )
+    .await
+    .expect("insert user with contact data")
+    .get(0)
+}
+
+pub async fn group(db: &PooledClient, name: &str) -> i64 {
+    db.query_one("INSERT INTO groups (name) VALUES ($1) RETURNING id", &[&name]).await.expect("insert group").get(0)
+}
+
+pub async fn member(db: &PooledClient, group_id: i64, user_id: i64, role: &str, joined_at: DateTime<Utc>) {
+    db.execute(
+        "INSERT INTO users_groups (group_id, user_id, role, joined_at) VALUES ($1, $2, $3::text::member_role, $4)",
+        &[&group_id, &user_id, &role, &joined_at],
+    )
+    .await
+    .expect("insert group member");
+}
+
+pub async fn event(db: &PooledClient, group_id: i64, name: &str, event_at: DateTime<Utc>, budget: Option<&str>) -> i64 {
+    db.query_one(
+        "INSERT INTO events (group_id, name, description, event_at, reminder_kind, schedule_period, budget) \
+         VALUES ($1, $2, 'Bring snacks', $3, 'periodical', '1 mon 2 days 03:00:00', $4::text::numeric) RETURNING id",
+        &[&group_id, &name, &event_at, &budget],
+    )
+    .await
+    .expect("insert event")
+    .get(0)
+}
+
+pub async fn attendee(db: &PooledClient, event_id: i64, user_id: i64) {
+    db.execute("INSERT INTO events_users (event_id, user_id) VALUES ($1, $2)", &[&event_id, &user_id])
+        .await
+        .expect("insert event member");
+}
+
+pub fn at(rfc3339: &str) -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339(rfc3339).expect("test timestamp").with_timezone(&Utc)
+}

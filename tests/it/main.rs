@@ -1,0 +1,9 @@
+//! Integration tests of the foundation, on real PostgreSQL and moto.
+//! One test binary (modules below) keeps link time down.
+
+mod database_settings;
+mod fixtures;
+mod migrations;
+mod repository;
+mod schema;
+mod sqs;

@@ -1,0 +1,204 @@
+//! The schema's own guarantees: unique keys, types, nullability, seeds.
+
+use crate::fixtures::{self, at};
+use tokio_postgres::error::SqlState;
+use torium_store::PooledClient;
+use torium_tests::TestDatabase;
+
+async fn expect_unique_violation(c: &PooledClient, sql: &str, params: &[&(dyn tokio_postgres::types::ToSql + Sync)]) {
+    let err = c.execute(sql, params).await.expect_err(&format!("duplicate accepted: {sql}"));
+    assert_eq!(err.code(), Some(&SqlState::UNIQUE_VIOLATION), "{sql}: {err}");
+}
+
+#[tokio::test]
+async fn each_idempotency_key_refuses_a_duplicate() {
+    let db = TestDatabase::migrated().await;
+    let c = db.client().await;
+    let group = fixtures::group(&c, "G").await;
+    let user = fixtures::user(&c, "u@example.com").await;
+    let event = fixtures::event(&c, group, "E", at("2026-12-24T17:00:00Z"), None).await;
+    let trigger = at("2026-12-23T17:00:00Z");
+
+    let reminder: i64 = c
+        .query_one(
+            "INSERT INTO event_reminders (event_id, trigger_at) VALUES ($1, $2) RETURNING id",
+            &[&event, &trigger],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    expect_unique_violation(
+        &c,
+        "INSERT INTO event_reminders (event_id, trigger_at) VALUES ($1, $2)",
+        &[&event, &trigger],
+    )
+    .await;
+
+    let log = "INSERT INTO event_reminders_logs (reminder_id, user_id, channel) VALUES ($1, $2, 'email')";
+    c.execute(log, &[&reminder, &user]).await.unwrap();
+    expect_unique_violation(&c, log, &[&reminder, &user]).await;
+
+    let comment: i64 = c
+        .query_one(
+            "INSERT INTO events_comments (event_id, user_id, comment) VALUES ($1, $2, 'hi') RETURNING id",
+            &[&event, &user],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    let comment_log = "INSERT INTO events_comments_logs (comment_id, user_id) VALUES ($1, $2)";
+    c.execute(comment_log, &[&comment, &user]).await.unwrap();
+    expect_unique_violation(&c, comment_log, &[&comment, &user]).await;
+
+    let attend = "INSERT INTO events_users (event_id, user_id) VALUES ($1, $2)";
+    c.execute(attend, &[&event, &user]).await.unwrap();
+    expect_unique_violation(&c, attend, &[&event, &user]).await;
+
+    let membership = "INSERT INTO users_groups (group_id, user_id) VALUES ($1, $2)";
+    c.execute(membership, &[&group, &user]).await.unwrap();
+    expect_unique_violation(&c, membership, &[&group, &user]).await;
+}
+
+#[tokio::test]
+async fn email_and_cognito_id_are_unique_whatever_the_case_of_the_address() {
+    let db = TestDatabase::migrated().await;
+    let c = db.client().await;
+    let insert = "INSERT INTO users (cognito_user_id, email) VALUES ($1, $2)";
+    c.execute(insert, &[&"sub-1", &"Ala@Example.com"]).await.unwrap();
+    expect_unique_violation(&c, insert, &[&"sub-2", &"ala@example.COM"]).await;
+    expect_unique_violation(&c, insert, &[&"sub-1", &"other@example.com"]).await;
+}
+
+#[tokio::test]
+async fn every_timestamp_is_timestamptz() {
+    let db = TestDatabase::migrated().await;
+    let naive: Vec<String> = db
+        .client()
+        .await
+        .query(
+            "SELECT table_name || '.' || column_name FROM information_schema.columns \
+             WHERE table_schema = 'public' AND data_type = 'timestamp without time zone' \
+               AND table_name <> 'refinery_schema_history'",
+            &[],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert!(naive.is_empty(), "columns without a time zone: {naive:?}");
+}
+
+#[tokio::test]
+async fn a_signup_needs_only_cognito_id_and_email() {
+    let db = TestDatabase::migrated().await;
+    let c = db.client().await;
+    let rows = c
+        .query(
+            "SELECT column_name FROM information_schema.columns \
+             WHERE table_schema = 'public' AND table_name = 'users' AND is_nullable = 'NO' AND column_default IS NULL AND is_identity = 'NO' \
+             ORDER BY column_name",
+            &[],
+        )
+        .await
+        .unwrap();
+    let required: Vec<String> = rows.iter().map(|r| r.get(0)).collect();
+    assert_eq!(required, ["cognito_user_id", "email"]);
+    let has_device_arn: bool = c
+        .query_one(
+            "SELECT EXISTS (SELECT 1 FROM information_schema.columns WHERE table_name = 'users' AND column_name = 'device_arn')",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert!(has_device_arn);
+}
+
+#[tokio::test]
+async fn the_three_banks_are_seeded_with_payment_urls() {
+    let db = TestDatabase::migrated().await;
+    let banks: Vec<(String, Option<String>)> = db
+        .client()
+        .await
+        .query("SELECT name, payment_url FROM organizations ORDER BY name", &[])
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect();
+    let mut names: Vec<&str> = banks.iter().map(|(n, _)| n.as_str()).collect();
+    names.sort_unstable();
+    assert_eq!(names, ["ING", "PKO", "Pekao"]);
+    assert!(banks.iter().all(|(_, url)| url.as_deref().is_some_and(|u| u.starts_with("https://"))));
+}
+
+#[tokio::test]
+async fn bad_rows_are_refused_by_the_schema() {
+    let db = TestDatabase::migrated().await;
+    let c = db.client().await;
+    let group = fixtures::group(&c, "G").await;
+    let bad_zone = c
+        .execute(
+            "INSERT INTO events (group_id, name, event_at, time_zone) VALUES ($1, 'E', now(), 'Europe/Atlantis')",
+            &[&group],
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(bad_zone.code(), Some(&SqlState::CHECK_VIOLATION));
+    let bad_kind = c
+        .execute(
+            "INSERT INTO events (group_id, name, event_at, reminder_kind) VALUES ($1, 'E', now(), 'daily')",
+            &[&group],
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(bad_kind.code(), Some(&SqlState::INVALID_TEXT_REPRESENTATION));
+    let negative_budget = c
+        .execute("INSERT INTO events (group_id, name, event_at, budget) VALUES ($1, 'E', now(), -1)", &[&group])
+        .await
+        .unwrap_err();
+    assert_eq!(negative_budget.code(), Some(&SqlState::CHECK_VIOLATION));
+}
+
+#[tokio::test]
+async fn deleting_a_group_removes_its_events_and_their_logs() {
+    let db = TestDatabase::migrated().await;
+    let c = db.client().await;
+    let group = fixtures::group(&c, "G").await;
+    let user = fixtures::user(&c, "u@example.com").await;
+    let event = fixtures::event(&c, group, "E", at("2026-12-24T17:00:00Z"), None).await;
+    let reminder: i64 = c
+        .query_one("INSERT INTO event_reminders (event_id, trigger_at) VALUES ($1, now()) RETURNING id", &[&event])
+        .await
+        .unwrap()
+        .get(0);
+    c.execute("INSERT INTO event_reminders_logs (reminder_id, user_id) VALUES ($1, $2)", &[&reminder, &user])
+        .await
+        .unwrap();
+    c.execute("DELETE FROM groups WHERE id = $1", &[&group]).await.unwrap();
+    let left: i64 = c
+        .query_one("SELECT (SELECT count(*) FROM events) + (SELECT count(*) FROM event_reminders_logs)", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(left, 0);
+    let users: i64 = c.query_one("SELECT count(*) FROM users", &[]).await.unwrap().get(0);
+    assert_eq!(users, 1, "people outlive their groups");
+}
+
+#[tokio::test]
+async fn the_due_reminder_lookup_uses_the_index() {
+    let db = TestDatabase::migrated().await;
+    let c = db.client().await;
+    c.batch_execute("SET enable_seqscan = off").await.unwrap();
+    let plan: Vec<String> = c
+        .query("EXPLAIN SELECT id FROM events WHERE next_reminder_at <= now()", &[])
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    let plan = plan.join("\n");
+    assert!(plan.contains("events_next_reminder_at_idx"), "{plan}");
+}
