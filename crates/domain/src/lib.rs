@@ -2,8 +2,21 @@
 //! and the vocabulary the rest of the suite shares. Pure: no I/O, so every
 //! rule here is unit-tested without a database or AWS.
 
+mod messages;
 mod model;
 mod money;
+mod schedule;
+mod signup;
+mod texts;
 
+pub use messages::{
+    CommentPosted, Delivery, DeliveryContent, GroupInvitation, MessageError, ReminderDue, parse_attribute_body,
+};
 pub use model::*;
 pub use money::{BadAmount, Pln};
+pub use schedule::{ReminderSchedule, ScheduleError, is_too_late};
+pub use signup::{NewAccount, SignUpError, is_plausible_email, new_account};
+pub use texts::{
+    COMMENT_PREVIEW_CHARS, EmailContent, PushNotification, REMINDER_TITLE, ReminderContent, comment_push, escape_html,
+    invitation_push, preview, reminder_email, reminder_push, reminder_text, share_of, sns_push_message,
+};

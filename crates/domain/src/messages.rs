@@ -1,0 +1,589 @@
+//! Queue message bodies.
+//!
+//! The existing HTTP API writes bodies in the SQS message-attribute style
+//! (contracts section 2): every field is `{"DataType": "String", "StringValue":
+//! "..."}`, numbers included. Messages the suite writes itself use a typed
+//! JSON body with a `"type"` tag. Consumers accept both forms; a body is typed
+//! when its `type` field is a plain JSON string.
+
+use crate::{Channel, CommentId, EventId, GroupId, InvitationId, ReminderId, UserId};
+use chrono::{DateTime, NaiveDateTime, SecondsFormat, Utc};
+use serde_json::{Map, Value, json};
+use std::collections::BTreeMap;
+
+/// Why a message body cannot be read.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum MessageError {
+    #[error("message body is not JSON: {0}")]
+    NotJson(String),
+    #[error("message body is not a JSON object")]
+    NotAnObject,
+    #[error("missing field `{0}`")]
+    MissingField(String),
+    #[error("field `{field}` invalid: {reason}")]
+    InvalidField { field: String, reason: String },
+    #[error("unknown message type {found:?}, expected {expected:?}")]
+    UnknownType { found: String, expected: &'static str },
+}
+
+fn invalid(field: &str, reason: impl Into<String>) -> MessageError {
+    MessageError::InvalidField { field: field.to_owned(), reason: reason.into() }
+}
+
+/// The fields of an attribute-style body, by name.
+pub fn parse_attribute_body(body: &str) -> Result<BTreeMap<String, String>, MessageError> {
+    attribute_fields(json_object(body)?)
+}
+
+fn json_object(body: &str) -> Result<Map<String, Value>, MessageError> {
+    match serde_json::from_str(body) {
+        Ok(Value::Object(fields)) => Ok(fields),
+        Ok(_) => Err(MessageError::NotAnObject),
+        Err(error) => Err(MessageError::NotJson(error.to_string())),
+    }
+}
+
+fn attribute_fields(fields: Map<String, Value>) -> Result<BTreeMap<String, String>, MessageError> {
+    fields
+        .into_iter()
+        .map(|(name, attribute)| {
+            let value = attribute_value(&attribute).map_err(|reason| invalid(&name, reason))?;
+            Ok((name, value))
+        })
+        .collect()
+}
+
+/// The `StringValue` of one `{"DataType": ..., "StringValue": ...}` field.
+fn attribute_value(attribute: &Value) -> Result<String, String> {
+    let data_type = attribute.get("DataType").and_then(Value::as_str);
+    let value = attribute.get("StringValue").and_then(Value::as_str);
+    match (data_type, value) {
+        // SQS allows custom suffixes such as `Number.int`.
+        (Some(data_type), Some(value)) if data_type.starts_with("String") || data_type.starts_with("Number") => {
+            Ok(value.to_owned())
+        }
+        (Some(data_type), Some(_)) => Err(format!("unsupported DataType {data_type:?}")),
+        _ => Err(format!("expected {{\"DataType\": \"String\", \"StringValue\": \"...\"}}, got {attribute}")),
+    }
+}
+
+/// A body's fields, in whichever form it came.
+enum Fields {
+    Legacy(BTreeMap<String, String>),
+    Typed(Map<String, Value>),
+}
+
+impl Fields {
+    /// Reads a typed body tagged `message_type`, or, when `legacy` allows
+    /// it, an attribute-style one.
+    fn parse(body: &str, message_type: &'static str, legacy: bool) -> Result<Self, MessageError> {
+        let fields = json_object(body)?;
+        match fields.get("type") {
+            Some(Value::String(found)) if found == message_type => Ok(Fields::Typed(fields)),
+            Some(Value::String(found)) => {
+                Err(MessageError::UnknownType { found: found.clone(), expected: message_type })
+            }
+            _ if legacy => Ok(Fields::Legacy(attribute_fields(fields)?)),
+            None => Err(MessageError::MissingField("type".to_owned())),
+            Some(_) => Err(invalid("type", "expected a string")),
+        }
+    }
+
+    fn text(&self, name: &str) -> Result<String, MessageError> {
+        let missing = || MessageError::MissingField(name.to_owned());
+        match self {
+            Fields::Legacy(fields) => fields.get(name).cloned().ok_or_else(missing),
+            Fields::Typed(fields) => match fields.get(name).ok_or_else(missing)? {
+                Value::String(text) => Ok(text.clone()),
+                other => Err(invalid(name, format!("expected a string, got {other}"))),
+            },
+        }
+    }
+
+    /// A database id: a positive integer (a string of digits in legacy bodies).
+    fn id(&self, name: &str) -> Result<i64, MessageError> {
+        let id = match self {
+            Fields::Legacy(_) => self.text(name)?.trim().parse().ok(),
+            Fields::Typed(fields) => {
+                fields.get(name).ok_or_else(|| MessageError::MissingField(name.to_owned()))?.as_i64()
+            }
+        };
+        id.filter(|&id| id > 0).ok_or_else(|| {
+            let got = match self {
+                Fields::Legacy(fields) => format!("{:?}", fields.get(name).map_or("", String::as_str)),
+                Fields::Typed(fields) => fields.get(name).map_or_else(String::new, Value::to_string),
+            };
+            invalid(name, format!("expected a positive integer, got {got}"))
+        })
+    }
+
+    /// An instant: `YYYY-MM-DD HH:MM:SS[.ffffff]` in UTC in legacy bodies,
+    /// RFC 3339 in typed ones.
+    fn instant(&self, name: &str) -> Result<DateTime<Utc>, MessageError> {
+        let text = self.text(name)?;
+        match self {
+            Fields::Legacy(_) => parse_legacy_timestamp(&text).ok_or_else(|| {
+                invalid(name, format!("expected a UTC time as YYYY-MM-DD HH:MM:SS[.ffffff], got {text:?}"))
+            }),
+            Fields::Typed(_) => DateTime::parse_from_rfc3339(&text)
+                .map(|instant| instant.with_timezone(&Utc))
+                .map_err(|error| invalid(name, format!("expected an RFC 3339 time, got {text:?}: {error}"))),
+        }
+    }
+}
+
+/// `2026-12-24 18:00:00[.ffffff]` as UTC; an explicit offset is honoured too.
+fn parse_legacy_timestamp(text: &str) -> Option<DateTime<Utc>> {
+    let text = text.trim();
+    NaiveDateTime::parse_from_str(text, "%Y-%m-%d %H:%M:%S%.f")
+        .or_else(|_| NaiveDateTime::parse_from_str(text, "%Y-%m-%dT%H:%M:%S%.f"))
+        .map(|naive| naive.and_utc())
+        .or_else(|_| DateTime::parse_from_rfc3339(text).map(|instant| instant.with_timezone(&Utc)))
+        .ok()
+}
+
+/// Typed bodies write instants as RFC 3339 in UTC, to the microsecond when needed.
+fn typed_instant(instant: DateTime<Utc>) -> String {
+    instant.to_rfc3339_opts(SecondsFormat::AutoSi, true)
+}
+
+/// One firing of an event's reminder is due (queue `schedule-notifications`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReminderDue {
+    pub event_id: EventId,
+    pub trigger_at: DateTime<Utc>,
+}
+
+impl ReminderDue {
+    const TYPE: &'static str = "reminder_due";
+
+    /// Reads the legacy body (`event_id`, `event_timestamp`) or the typed one.
+    pub fn parse(body: &str) -> Result<Self, MessageError> {
+        let fields = Fields::parse(body, Self::TYPE, true)?;
+        let (event_id, trigger_at) = match fields {
+            Fields::Legacy(_) => ("event_id", "event_timestamp"),
+            Fields::Typed(_) => ("event_id", "trigger_at"),
+        };
+        Ok(ReminderDue { event_id: EventId(fields.id(event_id)?), trigger_at: fields.instant(trigger_at)? })
+    }
+
+    pub fn to_body(&self) -> String {
+        json!({ "type": Self::TYPE, "event_id": self.event_id, "trigger_at": typed_instant(self.trigger_at) })
+            .to_string()
+    }
+
+    /// One firing is one message, however often it is sent.
+    pub fn deduplication_id(&self) -> String {
+        format!("{}-{}", self.event_id, self.trigger_at.timestamp())
+    }
+
+    /// An event's firings are handled in order.
+    pub fn group_id(&self) -> String {
+        format!("event-{}", self.event_id)
+    }
+}
+
+/// What a delivery sends, per channel.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DeliveryContent {
+    Sms {
+        text: String,
+    },
+    Email {
+        subject: String,
+        html: String,
+        text: String,
+    },
+    /// `message` is the SNS `MessageStructure=json` message.
+    Push {
+        message: String,
+    },
+}
+
+/// One member to remind of one firing (queues `send-sms`, `send-email`,
+/// `send-push`). Only the suite writes these, so there is no legacy form.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Delivery {
+    pub reminder_id: ReminderId,
+    pub event_id: EventId,
+    pub user_id: UserId,
+    pub trigger_at: DateTime<Utc>,
+    /// Phone number, email address or SNS endpoint ARN, per channel.
+    pub receiver: String,
+    pub content: DeliveryContent,
+}
+
+impl Delivery {
+    const TYPE: &'static str = "delivery";
+
+    pub fn parse(body: &str) -> Result<Self, MessageError> {
+        let fields = Fields::parse(body, Self::TYPE, false)?;
+        let channel: Channel =
+            fields.text("channel")?.parse().map_err(|error| invalid("channel", format!("{error}")))?;
+        let content = match channel {
+            Channel::Sms => DeliveryContent::Sms { text: fields.text("text")? },
+            Channel::Email => DeliveryContent::Email {
+                subject: fields.text("subject")?,
+                html: fields.text("html")?,
+                text: fields.text("text")?,
+            },
+            Channel::Push => DeliveryContent::Push { message: fields.text("message")? },
+        };
+        Ok(Delivery {
+            reminder_id: ReminderId(fields.id("reminder_id")?),
+            event_id: EventId(fields.id("event_id")?),
+            user_id: UserId(fields.id("user_id")?),
+            trigger_at: fields.instant("trigger_at")?,
+            receiver: fields.text("receiver")?,
+            content,
+        })
+    }
+
+    pub fn to_body(&self) -> String {
+        let mut body = json!({
+            "type": Self::TYPE,
+            "channel": self.channel(),
+            "reminder_id": self.reminder_id,
+            "event_id": self.event_id,
+            "user_id": self.user_id,
+            "trigger_at": typed_instant(self.trigger_at),
+            "receiver": self.receiver,
+        });
+        let content = match &self.content {
+            DeliveryContent::Sms { text } => json!({ "text": text }),
+            DeliveryContent::Email { subject, html, text } => json!({ "subject": subject, "html": html, "text": text }),
+            DeliveryContent::Push { message } => json!({ "message": message }),
+        };
+        if let (Value::Object(body), Value::Object(content)) = (&mut body, content) {
+            body.extend(content);
+        }
+        body.to_string()
+    }
+
+    pub fn channel(&self) -> Channel {
+        match self.content {
+            DeliveryContent::Sms { .. } => Channel::Sms,
+            DeliveryContent::Email { .. } => Channel::Email,
+            DeliveryContent::Push { .. } => Channel::Push,
+        }
+    }
+
+    /// A member is reminded of a firing once.
+    pub fn deduplication_id(&self) -> String {
+        format!("{}-{}", self.reminder_id, self.user_id)
+    }
+
+    /// One member's deliveries are sent in order; members in parallel.
+    pub fn group_id(&self) -> String {
+        format!("user-{}", self.user_id)
+    }
+}
+
+/// A user was invited to a group (queue `group-invitation`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GroupInvitation {
+    pub invitation_id: InvitationId,
+    pub user_id: UserId,
+    pub group_id: GroupId,
+}
+
+impl GroupInvitation {
+    const TYPE: &'static str = "group_invitation";
+
+    /// Reads the legacy body (`group_invitation_logs_id`, `user_id`,
+    /// `group_id`) or the typed one.
+    pub fn parse(body: &str) -> Result<Self, MessageError> {
+        let fields = Fields::parse(body, Self::TYPE, true)?;
+        let invitation_id = match fields {
+            Fields::Legacy(_) => "group_invitation_logs_id",
+            Fields::Typed(_) => "invitation_id",
+        };
+        Ok(GroupInvitation {
+            invitation_id: InvitationId(fields.id(invitation_id)?),
+            user_id: UserId(fields.id("user_id")?),
+            group_id: GroupId(fields.id("group_id")?),
+        })
+    }
+
+    pub fn to_body(&self) -> String {
+        json!({
+            "type": Self::TYPE,
+            "invitation_id": self.invitation_id,
+            "user_id": self.user_id,
+            "group_id": self.group_id,
+        })
+        .to_string()
+    }
+}
+
+/// A member commented on an event (queue `comment-push`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CommentPosted {
+    pub comment_id: CommentId,
+    pub event_id: EventId,
+    pub commented_at: DateTime<Utc>,
+    pub author_id: UserId,
+    pub comment: String,
+}
+
+impl CommentPosted {
+    const TYPE: &'static str = "comment_posted";
+
+    /// Reads the legacy body (`events_comments_id`, `event_id`,
+    /// `event_timestamp`, `user_id`, `comment`) or the typed one.
+    pub fn parse(body: &str) -> Result<Self, MessageError> {
+        let fields = Fields::parse(body, Self::TYPE, true)?;
+        let (comment_id, commented_at, author_id) = match fields {
+            Fields::Legacy(_) => ("events_comments_id", "event_timestamp", "user_id"),
+            Fields::Typed(_) => ("comment_id", "commented_at", "author_id"),
+        };
+        Ok(CommentPosted {
+            comment_id: CommentId(fields.id(comment_id)?),
+            event_id: EventId(fields.id("event_id")?),
+            commented_at: fields.instant(commented_at)?,
+            author_id: UserId(fields.id(author_id)?),
+            comment: fields.text("comment")?,
+        })
+    }
+
+    pub fn to_body(&self) -> String {
+        json!({
+            "type": Self::TYPE,
+            "comment_id": self.comment_id,
+            "event_id": self.event_id,
+            "commented_at": typed_instant(self.commented_at),
+            "author_id": self.author_id,
+            "comment": self.comment,
+        })
+        .to_string()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn utc(text: &str) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339(text).expect("test timestamp").with_timezone(&Utc)
+    }
+
+    /// A legacy attribute-style body of string fields.
+    fn legacy(fields: &[(&str, &str)]) -> String {
+        let fields: Map<String, Value> = fields
+            .iter()
+            .map(|(name, value)| (name.to_string(), json!({ "DataType": "String", "StringValue": value })))
+            .collect();
+        Value::Object(fields).to_string()
+    }
+
+    fn json_of(body: &str) -> Value {
+        serde_json::from_str(body).expect("body is JSON")
+    }
+
+    fn error_text<T: std::fmt::Debug>(result: Result<T, MessageError>) -> String {
+        result.expect_err("should be refused").to_string()
+    }
+
+    #[test]
+    fn the_contracts_example_parses() {
+        let body = r#"{"event_id": {"DataType": "String", "StringValue": "42"},
+ "event_timestamp": {"DataType": "String", "StringValue": "2026-12-24 18:00:00"}}"#;
+        assert_eq!(
+            ReminderDue::parse(body),
+            Ok(ReminderDue { event_id: EventId(42), trigger_at: utc("2026-12-24T18:00:00Z") })
+        );
+        assert_eq!(
+            parse_attribute_body(body),
+            Ok(BTreeMap::from([
+                ("event_id".to_owned(), "42".to_owned()),
+                ("event_timestamp".to_owned(), "2026-12-24 18:00:00".to_owned()),
+            ]))
+        );
+    }
+
+    #[test]
+    fn legacy_numbers_and_fractional_seconds() {
+        let body = r#"{"event_id": {"DataType": "Number", "StringValue": "7"},
+ "event_timestamp": {"DataType": "String", "StringValue": "2026-12-24 18:00:00.123456"}}"#;
+        assert_eq!(
+            ReminderDue::parse(body),
+            Ok(ReminderDue { event_id: EventId(7), trigger_at: utc("2026-12-24T18:00:00.123456Z") })
+        );
+        let with_offset = legacy(&[("event_id", "7"), ("event_timestamp", "2026-12-24T19:00:00+01:00")]);
+        assert_eq!(ReminderDue::parse(&with_offset).map(|due| due.trigger_at), Ok(utc("2026-12-24T18:00:00Z")));
+    }
+
+    #[test]
+    fn bad_bodies_say_what_is_wrong() {
+        assert_eq!(
+            error_text(ReminderDue::parse(&legacy(&[("event_timestamp", "2026-12-24 18:00:00")]))),
+            "missing field `event_id`"
+        );
+        assert_eq!(
+            error_text(ReminderDue::parse(&legacy(&[("event_id", "abc"), ("event_timestamp", "2026-12-24 18:00:00")]))),
+            "field `event_id` invalid: expected a positive integer, got \"abc\""
+        );
+        assert_eq!(
+            error_text(ReminderDue::parse(&legacy(&[("event_id", "-3"), ("event_timestamp", "2026-12-24 18:00:00")]))),
+            "field `event_id` invalid: expected a positive integer, got \"-3\""
+        );
+        assert_eq!(
+            error_text(ReminderDue::parse(&legacy(&[("event_id", "42"), ("event_timestamp", "24.12.2026 18:00")]))),
+            "field `event_timestamp` invalid: expected a UTC time as YYYY-MM-DD HH:MM:SS[.ffffff], got \"24.12.2026 18:00\""
+        );
+        assert!(error_text(ReminderDue::parse("garbage")).starts_with("message body is not JSON: "));
+        assert!(error_text(ReminderDue::parse("")).starts_with("message body is not JSON: "));
+        assert_eq!(error_text(ReminderDue::parse("[1, 2]")), "message body is not a JSON object");
+        assert_eq!(
+            error_text(ReminderDue::parse(r#"{"event_id": 42}"#)),
+            "field `event_id` invalid: expected {\"DataType\": \"String\", \"StringValue\": \"...\"}, got 42"
+        );
+        assert_eq!(
+            error_text(parse_attribute_body(r#"{"x": {"DataType": "Binary", "StringValue": "AA=="}}"#)),
+            "field `x` invalid: unsupported DataType \"Binary\""
+        );
+        assert_eq!(
+            error_text(ReminderDue::parse(r#"{"type": "delivery"}"#)),
+            "unknown message type \"delivery\", expected \"reminder_due\""
+        );
+        assert_eq!(
+            error_text(ReminderDue::parse(
+                r#"{"type": "reminder_due", "event_id": "42", "trigger_at": "2026-12-24T18:00:00Z"}"#
+            )),
+            "field `event_id` invalid: expected a positive integer, got \"42\""
+        );
+        assert_eq!(
+            error_text(ReminderDue::parse(
+                r#"{"type": "reminder_due", "event_id": 42, "trigger_at": "2026-12-24 18:00"}"#
+            )),
+            "field `trigger_at` invalid: expected an RFC 3339 time, got \"2026-12-24 18:00\": premature end of input"
+        );
+    }
+
+    #[test]
+    fn reminder_due_typed_round_trip() {
+        let due = ReminderDue { event_id: EventId(42), trigger_at: utc("2026-12-24T18:00:00Z") };
+        assert_eq!(
+            json_of(&due.to_body()),
+            json!({ "type": "reminder_due", "event_id": 42, "trigger_at": "2026-12-24T18:00:00Z" })
+        );
+        assert_eq!(ReminderDue::parse(&due.to_body()), Ok(due.clone()));
+        assert_eq!(
+            ReminderDue::parse(r#"{"type":"reminder_due","event_id":42,"trigger_at":"2026-12-24T18:00:00Z"}"#),
+            Ok(due.clone())
+        );
+        let precise = ReminderDue { trigger_at: utc("2026-12-24T18:00:00.000250Z"), ..due.clone() };
+        assert_eq!(ReminderDue::parse(&precise.to_body()), Ok(precise));
+
+        assert_eq!(due.deduplication_id(), "42-1798135200");
+        assert_eq!(due.group_id(), "event-42");
+    }
+
+    fn deliveries() -> Vec<Delivery> {
+        let base = |content| Delivery {
+            reminder_id: ReminderId(9),
+            event_id: EventId(42),
+            user_id: UserId(5),
+            trigger_at: utc("2026-12-24T18:00:00Z"),
+            receiver: "+48500100200".to_owned(),
+            content,
+        };
+        vec![
+            base(DeliveryContent::Sms { text: "Torium reminder!\nParty".to_owned() }),
+            base(DeliveryContent::Email {
+                subject: "Torium reminder".to_owned(),
+                html: "<h1>Torium reminder!</h1>".to_owned(),
+                text: "Torium reminder!".to_owned(),
+            }),
+            base(DeliveryContent::Push { message: r#"{"default":"x","GCM":"{}"}"#.to_owned() }),
+        ]
+    }
+
+    #[test]
+    fn delivery_typed_round_trip() {
+        let channels: Vec<Channel> = deliveries().iter().map(Delivery::channel).collect();
+        assert_eq!(channels, [Channel::Sms, Channel::Email, Channel::Push]);
+        for delivery in deliveries() {
+            let body = delivery.to_body();
+            let json = json_of(&body);
+            assert_eq!(json["type"], "delivery");
+            assert_eq!(json["channel"], delivery.channel().as_str());
+            assert_eq!(Delivery::parse(&body), Ok(delivery.clone()));
+            assert_eq!(delivery.deduplication_id(), "9-5");
+            assert_eq!(delivery.group_id(), "user-5");
+        }
+        let sms = &deliveries()[0];
+        assert_eq!(
+            json_of(&sms.to_body()),
+            json!({
+                "type": "delivery",
+                "channel": "sms",
+                "reminder_id": 9,
+                "event_id": 42,
+                "user_id": 5,
+                "trigger_at": "2026-12-24T18:00:00Z",
+                "receiver": "+48500100200",
+                "text": "Torium reminder!\nParty",
+            })
+        );
+    }
+
+    #[test]
+    fn delivery_refuses_other_bodies() {
+        let sms = deliveries()[0].to_body();
+        assert_eq!(
+            error_text(Delivery::parse(&sms.replace("\"sms\"", "\"fax\""))),
+            "field `channel` invalid: \"fax\" is not a valid channel"
+        );
+        assert_eq!(error_text(Delivery::parse(&sms.replace("\"text\"", "\"body\""))), "missing field `text`");
+        assert_eq!(error_text(Delivery::parse(&legacy(&[("user_id", "5")]))), "missing field `type`");
+        assert_eq!(
+            error_text(Delivery::parse(
+                &ReminderDue { event_id: EventId(1), trigger_at: utc("2026-01-01T00:00:00Z") }.to_body()
+            )),
+            "unknown message type \"reminder_due\", expected \"delivery\""
+        );
+        assert_eq!(error_text(Delivery::parse(r#"{"type": 3}"#)), "field `type` invalid: expected a string");
+        assert!(error_text(Delivery::parse("")).starts_with("message body is not JSON"));
+    }
+
+    #[test]
+    fn group_invitation_both_forms() {
+        let expected = GroupInvitation { invitation_id: InvitationId(3), user_id: UserId(5), group_id: GroupId(8) };
+        let body = legacy(&[("group_invitation_logs_id", "3"), ("user_id", "5"), ("group_id", "8")]);
+        assert_eq!(GroupInvitation::parse(&body), Ok(expected.clone()));
+        assert_eq!(GroupInvitation::parse(&expected.to_body()), Ok(expected.clone()));
+        assert_eq!(
+            error_text(GroupInvitation::parse(&legacy(&[("user_id", "5"), ("group_id", "8")]))),
+            "missing field `group_invitation_logs_id`"
+        );
+    }
+
+    #[test]
+    fn comment_posted_both_forms() {
+        let expected = CommentPosted {
+            comment_id: CommentId(11),
+            event_id: EventId(42),
+            commented_at: utc("2026-12-20T10:15:30.5Z"),
+            author_id: UserId(5),
+            comment: "Zażółć gęślą jaźń 🎉 \"quoted\"".to_owned(),
+        };
+        let body = legacy(&[
+            ("events_comments_id", "11"),
+            ("event_id", "42"),
+            ("event_timestamp", "2026-12-20 10:15:30.5"),
+            ("user_id", "5"),
+            ("comment", "Zażółć gęślą jaźń 🎉 \"quoted\""),
+        ]);
+        assert_eq!(CommentPosted::parse(&body), Ok(expected.clone()));
+        assert_eq!(CommentPosted::parse(&expected.to_body()), Ok(expected.clone()));
+        let empty_comment = legacy(&[
+            ("events_comments_id", "11"),
+            ("event_id", "42"),
+            ("event_timestamp", "2026-12-20 10:15:30"),
+            ("user_id", "5"),
+            ("comment", ""),
+        ]);
+        assert_eq!(CommentPosted::parse(&empty_comment).map(|posted| posted.comment), Ok(String::new()));
+    }
+}

@@ -1,0 +1,381 @@
+//! The texts people see (contracts section 4) and the push payload the
+//! mobile app reads (contracts section 3).
+
+use crate::{EventId, Pln};
+use chrono::{DateTime, Utc};
+use chrono_tz::Tz;
+use serde_json::json;
+use std::collections::BTreeMap;
+
+/// Title of reminder pushes and subject of reminder emails.
+pub const REMINDER_TITLE: &str = "Torium reminder";
+/// How much of a comment a comment push shows.
+pub const COMMENT_PREVIEW_CHARS: usize = 100;
+/// `forward_link` when there is nothing to pay: the app opens any other value.
+const NO_FORWARD_LINK: &str = "None";
+
+/// What a reminder tells one member about one event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReminderContent<'a> {
+    pub event_name: &'a str,
+    pub description: &'a str,
+    pub event_at: DateTime<Utc>,
+    /// IANA zone the time is shown in; an unknown zone shows UTC.
+    pub time_zone: &'a str,
+    pub budget: Option<Pln>,
+    pub member_count: i64,
+    /// Where this member pays their share (their bank's URL).
+    pub payment_url: Option<&'a str>,
+}
+
+impl ReminderContent<'_> {
+    /// The member's share and where to pay it, when there is one to pay.
+    fn payment(&self) -> Option<(Pln, &str)> {
+        let url = self.payment_url.filter(|url| !url.trim().is_empty())?;
+        Some((share_of(self.budget?, self.member_count)?, url))
+    }
+}
+
+/// `budget` split between `member_count` people, rounded half away from zero
+/// to the grosz; `None` for no people.
+pub fn share_of(budget: Pln, member_count: i64) -> Option<Pln> {
+    if member_count <= 0 {
+        return None;
+    }
+    // Exact on grosze: round(g / n) = (2g + n) / 2n for g >= 0.
+    let grosze = i128::from(budget.grosze.unsigned_abs());
+    let members = i128::from(member_count);
+    let share = i64::try_from((2 * grosze + members) / (2 * members)).ok()?;
+    Some(Pln::from_grosze(if budget.grosze < 0 { -share } else { share }))
+}
+
+/// The reminder as plain text: the SMS, the push body and the email's text part.
+pub fn reminder_text(content: &ReminderContent) -> String {
+    let mut lines = vec![format!("{REMINDER_TITLE}!"), content.event_name.to_owned()];
+    if !content.description.trim().is_empty() {
+        lines.push(content.description.to_owned());
+    }
+    lines.push(format_event_time(content.event_at, content.time_zone));
+    if let Some(budget) = content.budget {
+        lines.push(format!("Budget: {budget} PLN"));
+    }
+    if let Some((share, url)) = content.payment() {
+        lines.push(format!("Your share: {share} PLN, pay at {url}"));
+    }
+    lines.join("\n")
+}
+
+/// `24 Dec 2026, 18:00:00` on the event's local clock.
+fn format_event_time(event_at: DateTime<Utc>, time_zone: &str) -> String {
+    const FORMAT: &str = "%d %b %Y, %H:%M:%S";
+    match time_zone.parse::<Tz>() {
+        Ok(zone) => event_at.with_timezone(&zone).format(FORMAT).to_string(),
+        Err(_) => event_at.format(FORMAT).to_string(),
+    }
+}
+
+/// An email's subject and its two bodies.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EmailContent {
+    pub subject: String,
+    pub html: String,
+    pub text: String,
+}
+
+/// The reminder email: the text's first line as a heading, the rest as one
+/// paragraph with its line breaks kept, everything HTML-escaped.
+pub fn reminder_email(content: &ReminderContent) -> EmailContent {
+    let text = reminder_text(content);
+    let mut lines = text.lines().map(escape_html);
+    let heading = lines.next().unwrap_or_default();
+    let body = lines.collect::<Vec<_>>().join("<br>");
+    EmailContent { subject: REMINDER_TITLE.to_owned(), html: format!("<h1>{heading}</h1>\n<p>{body}</p>"), text }
+}
+
+/// `text` safe to put in HTML element content and attribute values.
+pub fn escape_html(text: &str) -> String {
+    let mut escaped = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => escaped.push_str("&amp;"),
+            '<' => escaped.push_str("&lt;"),
+            '>' => escaped.push_str("&gt;"),
+            '"' => escaped.push_str("&quot;"),
+            '\'' => escaped.push_str("&#39;"),
+            _ => escaped.push(c),
+        }
+    }
+    escaped
+}
+
+/// A push as the app shows it, plus the data fields it reads.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PushNotification {
+    pub title: String,
+    pub body: String,
+    pub data: BTreeMap<String, String>,
+}
+
+impl PushNotification {
+    /// A push whose data carries its `title` and `message` (the body), as
+    /// every push of the app does, plus `extra` fields.
+    fn with_data<const N: usize>(title: String, body: String, extra: [(&str, String); N]) -> Self {
+        let mut data = BTreeMap::from([("title".to_owned(), title.clone()), ("message".to_owned(), body.clone())]);
+        data.extend(extra.into_iter().map(|(key, value)| (key.to_owned(), value)));
+        PushNotification { title, body, data }
+    }
+}
+
+/// The push reminding a member of an event.
+pub fn reminder_push(content: &ReminderContent) -> PushNotification {
+    let forward_link = content.payment().map_or(NO_FORWARD_LINK, |(_, url)| url).to_owned();
+    PushNotification::with_data(REMINDER_TITLE.to_owned(), reminder_text(content), [("forward_link", forward_link)])
+}
+
+/// The push inviting a user to a group.
+pub fn invitation_push(group_name: &str, admin_email: &str) -> PushNotification {
+    PushNotification::with_data(
+        format!("{group_name} - Group invitation"),
+        format!("From {admin_email}"),
+        [("event", "group_invitation".to_owned())],
+    )
+}
+
+/// The push telling the other members of an event about a new comment.
+pub fn comment_push(event_id: EventId, event_name: &str, author_email: &str, comment: &str) -> PushNotification {
+    PushNotification::with_data(
+        format!("New comment: {event_name}"),
+        format!("{author_email}: {}", preview(comment, COMMENT_PREVIEW_CHARS)),
+        [("event_id", event_id.to_string())],
+    )
+}
+
+/// The first `max_chars` characters of `text`, with `...` when it was cut.
+/// Counts chars, so a cut never splits a UTF-8 sequence.
+pub fn preview(text: &str, max_chars: usize) -> String {
+    match text.char_indices().nth(max_chars) {
+        Some((cut, _)) => format!("{}...", &text[..cut]),
+        None => text.to_owned(),
+    }
+}
+
+/// The SNS `MessageStructure=json` message for a mobile push: a `GCM` key
+/// holding the FCM v1 message as a JSON string, and the `default` SNS
+/// requires.
+pub fn sns_push_message(push: &PushNotification) -> String {
+    let fcm = json!({
+        "fcmV1Message": {
+            "message": {
+                "notification": { "title": push.title, "body": push.body },
+                "android": { "priority": "high", "notification": { "sound": "default" } },
+                "apns": {
+                    "headers": {
+                        "apns-priority": "5",
+                        "apns-push-type": "background",
+                        "apns-topic": "io.flutter.plugins.firebase.messaging",
+                    },
+                    "payload": { "aps": { "content-available": 1, "sound": "default" } },
+                },
+                "data": push.data,
+            }
+        }
+    });
+    json!({ "default": push.body, "GCM": fcm.to_string() }).to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::Value;
+
+    fn utc(text: &str) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339(text).expect("test timestamp").with_timezone(&Utc)
+    }
+
+    fn christmas_party() -> ReminderContent<'static> {
+        ReminderContent {
+            event_name: "Christmas party",
+            description: "Bring a gift",
+            event_at: utc("2026-12-24T17:00:00Z"),
+            time_zone: "Europe/Warsaw",
+            budget: Some(Pln::from_grosze(30_050)),
+            member_count: 3,
+            payment_url: Some("https://pay.example/pko"),
+        }
+    }
+
+    #[test]
+    fn reminder_text_with_budget_and_payment_url() {
+        assert_eq!(
+            reminder_text(&christmas_party()),
+            "Torium reminder!\nChristmas party\nBring a gift\n24 Dec 2026, 18:00:00\n\
+             Budget: 300.50 PLN\nYour share: 100.17 PLN, pay at https://pay.example/pko"
+        );
+    }
+
+    #[test]
+    fn reminder_text_without_what_is_missing() {
+        let no_budget = ReminderContent { budget: None, ..christmas_party() };
+        assert_eq!(reminder_text(&no_budget), "Torium reminder!\nChristmas party\nBring a gift\n24 Dec 2026, 18:00:00");
+
+        let no_url = ReminderContent { payment_url: None, ..christmas_party() };
+        assert_eq!(
+            reminder_text(&no_url),
+            "Torium reminder!\nChristmas party\nBring a gift\n24 Dec 2026, 18:00:00\nBudget: 300.50 PLN"
+        );
+
+        let no_members = ReminderContent { member_count: 0, ..christmas_party() };
+        assert_eq!(reminder_text(&no_members), reminder_text(&no_url));
+
+        let no_description = ReminderContent { description: "", budget: None, ..christmas_party() };
+        assert_eq!(reminder_text(&no_description), "Torium reminder!\nChristmas party\n24 Dec 2026, 18:00:00");
+    }
+
+    #[test]
+    fn shares_round_half_up_to_the_grosz() {
+        let share = |grosze, members| share_of(Pln::from_grosze(grosze), members).map(|share| share.to_string());
+        assert_eq!(share(10_000, 3).as_deref(), Some("33.33"));
+        assert_eq!(share(5, 2).as_deref(), Some("0.03"));
+        assert_eq!(share(30_050, 3).as_deref(), Some("100.17"));
+        assert_eq!(share(20_000, 3).as_deref(), Some("66.67"));
+        assert_eq!(share(15_000, 1).as_deref(), Some("150.00"));
+        assert_eq!(share(-5, 2).as_deref(), Some("-0.03"));
+        assert_eq!(share(i64::MAX, 2), share_of(Pln::from_grosze(i64::MAX / 2 + 1), 1).map(|s| s.to_string()));
+        assert_eq!(share(10_000, 0), None);
+
+        let content = ReminderContent { budget: Some(Pln::from_grosze(10_000)), ..christmas_party() };
+        assert!(reminder_text(&content).ends_with("Your share: 33.33 PLN, pay at https://pay.example/pko"));
+    }
+
+    #[test]
+    fn the_time_is_shown_on_the_event_clock() {
+        let at = |event_at, time_zone| {
+            let content = ReminderContent { event_at: utc(event_at), time_zone, ..christmas_party() };
+            reminder_text(&content).lines().nth(3).map(str::to_owned)
+        };
+        assert_eq!(at("2026-01-15T17:00:00Z", "Europe/Warsaw").as_deref(), Some("15 Jan 2026, 18:00:00"));
+        assert_eq!(at("2026-07-15T16:00:00Z", "Europe/Warsaw").as_deref(), Some("15 Jul 2026, 18:00:00"));
+        assert_eq!(at("2026-07-15T16:00:00Z", "Mars/Olympus_Mons").as_deref(), Some("15 Jul 2026, 16:00:00"));
+        assert_eq!(at("2026-07-05T06:07:08Z", "UTC").as_deref(), Some("05 Jul 2026, 06:07:08"));
+    }
+
+    #[test]
+    fn email_escapes_what_people_wrote() {
+        let content = ReminderContent {
+            event_name: "<script>alert(1)</script>",
+            description: "Tom & Jerry's \"party\"\nsecond line",
+            payment_url: Some("https://pay.example/?a=1&b=<2>"),
+            ..christmas_party()
+        };
+        let email = reminder_email(&content);
+        assert_eq!(email.subject, "Torium reminder");
+        assert_eq!(email.text, reminder_text(&content));
+        assert_eq!(
+            email.html,
+            "<h1>Torium reminder!</h1>\n<p>&lt;script&gt;alert(1)&lt;/script&gt;<br>\
+             Tom &amp; Jerry&#39;s &quot;party&quot;<br>second line<br>24 Dec 2026, 18:00:00<br>\
+             Budget: 300.50 PLN<br>Your share: 100.17 PLN, pay at https://pay.example/?a=1&amp;b=&lt;2&gt;</p>"
+        );
+        let scripted = ReminderContent { description: "<script>alert(1)</script>", ..content };
+        assert!(!reminder_email(&scripted).html.contains("<script>"));
+    }
+
+    /// The `GCM` value of an SNS message, parsed back.
+    fn gcm_message(push: &PushNotification) -> Value {
+        let outer: Value = serde_json::from_str(&sns_push_message(push)).expect("SNS message is JSON");
+        assert_eq!(outer["default"], Value::String(push.body.clone()));
+        let gcm = outer["GCM"].as_str().expect("GCM is a JSON string");
+        let inner: Value = serde_json::from_str(gcm).expect("GCM string is JSON");
+        inner["fcmV1Message"]["message"].clone()
+    }
+
+    #[test]
+    fn reminder_push_in_the_shape_the_app_reads() {
+        let push = reminder_push(&christmas_party());
+        assert_eq!(push.title, "Torium reminder");
+        assert_eq!(push.body, reminder_text(&christmas_party()));
+
+        let message = gcm_message(&push);
+        assert_eq!(
+            message,
+            json!({
+                "notification": { "title": "Torium reminder", "body": push.body },
+                "android": { "priority": "high", "notification": { "sound": "default" } },
+                "apns": {
+                    "headers": {
+                        "apns-priority": "5",
+                        "apns-push-type": "background",
+                        "apns-topic": "io.flutter.plugins.firebase.messaging",
+                    },
+                    "payload": { "aps": { "content-available": 1, "sound": "default" } },
+                },
+                "data": {
+                    "title": "Torium reminder",
+                    "message": push.body,
+                    "forward_link": "https://pay.example/pko",
+                },
+            })
+        );
+    }
+
+    #[test]
+    fn forward_link_is_the_string_none_without_something_to_pay() {
+        for content in [
+            ReminderContent { payment_url: None, ..christmas_party() },
+            ReminderContent { budget: None, ..christmas_party() },
+            ReminderContent { payment_url: Some(" "), ..christmas_party() },
+        ] {
+            let message = gcm_message(&reminder_push(&content));
+            assert_eq!(message["data"]["forward_link"], "None");
+        }
+    }
+
+    #[test]
+    fn invitation_push_texts() {
+        let push = invitation_push("Climbers", "anna@example.com");
+        assert_eq!(push.title, "Climbers - Group invitation");
+        assert_eq!(push.body, "From anna@example.com");
+        let message = gcm_message(&push);
+        assert_eq!(
+            message["data"],
+            json!({
+                "event": "group_invitation",
+                "title": "Climbers - Group invitation",
+                "message": "From anna@example.com",
+            })
+        );
+        assert_eq!(message["notification"]["title"], "Climbers - Group invitation");
+    }
+
+    #[test]
+    fn comment_push_texts() {
+        let push = comment_push(EventId(42), "Christmas party", "anna@example.com", "See you there!");
+        assert_eq!(push.title, "New comment: Christmas party");
+        assert_eq!(push.body, "anna@example.com: See you there!");
+        assert_eq!(
+            gcm_message(&push)["data"],
+            json!({
+                "title": "New comment: Christmas party",
+                "message": "anna@example.com: See you there!",
+                "event_id": "42",
+            })
+        );
+
+        let long = "ż".repeat(150);
+        let push = comment_push(EventId(1), "E", "a@b.c", &long);
+        assert_eq!(push.body, format!("a@b.c: {}...", "ż".repeat(100)));
+    }
+
+    #[test]
+    fn previews_cut_on_character_boundaries() {
+        assert_eq!(preview("Zażółć gęślą jaźń", 6), "Zażółć...");
+        assert_eq!(preview("Zażółć", 6), "Zażółć");
+        assert_eq!(preview("Zażółć", 7), "Zażółć");
+        assert_eq!(preview("🎉🎄🎁", 2), "🎉🎄...");
+        assert_eq!(preview("a🎉b", 1), "a...");
+        assert_eq!(preview("", 0), "");
+        assert_eq!(preview("x", 0), "...");
+        let exactly = "é".repeat(COMMENT_PREVIEW_CHARS);
+        assert_eq!(preview(&exactly, COMMENT_PREVIEW_CHARS), exactly);
+    }
+}
