@@ -13,6 +13,11 @@ ready=$(date +%s)
 log "services ready in $((ready - started)) s"
 
 status=0
-cargo test --workspace --locked "$@" || status=$?
+output=$(mktemp)
+cargo test --workspace --locked "$@" 2>&1 | tee "$output" || status=$?
 log "services $((ready - started)) s, build and tests $(($(date +%s) - ready)) s"
+# One closing line for the whole workspace (cargo prints one per test binary).
+awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($i ~ /^passed/) p += $(i-1); if ($i ~ /^failed/) f += $(i-1) } }
+     END { printf "workspace: %d passed, %d failed\n", p, f }' "$output"
+rm -f "$output"
 exit $status

@@ -1,5 +1,7 @@
-use aws_sdk_sqs::config::http::HttpResponse;
-use aws_sdk_sqs::error::{ProvideErrorMetadata, SdkError};
+use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
+use aws_smithy_runtime_api::client::result::SdkError;
+use aws_smithy_types::error::display::DisplayErrorContext;
+use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 
 /// Whether retrying the same call later may succeed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -50,7 +52,7 @@ where
 {
     let (kind, code, message) = match err {
         SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => {
-            (FailureKind::Transient, None, aws_sdk_sqs::error::DisplayErrorContext(err).to_string())
+            (FailureKind::Transient, None, DisplayErrorContext(err).to_string())
         }
         SdkError::ServiceError(service) => {
             let source = service.err();
@@ -61,7 +63,7 @@ where
             (kind, code, source.message().unwrap_or("no message").to_owned())
         }
         // Construction failures are bugs in the request we built.
-        _ => (FailureKind::Permanent, None, aws_sdk_sqs::error::DisplayErrorContext(err).to_string()),
+        _ => (FailureKind::Permanent, None, DisplayErrorContext(err).to_string()),
     };
     AwsError { operation, kind, code, message }
 }

@@ -5,14 +5,22 @@
 //! Every client honours `AWS_ENDPOINT_URL` (and `AWS_ENDPOINT_URL_<SERVICE>`),
 //! which is how tests and the local demo point them at moto.
 
+#[cfg(feature = "cognito")]
+mod cognito;
 mod error;
+#[cfg(feature = "sqs")]
 mod queue;
 mod secrets;
 
 pub use aws_config::SdkConfig;
+#[cfg(feature = "cognito")]
+pub use cognito::{CognitoUserAttributes, USER_ID_ATTRIBUTE, UserAttributes};
 pub use error::{AwsError, FailureKind, classify};
+#[cfg(feature = "sqs")]
 pub use queue::{MAX_BATCH_SIZE, MessageQueue, OutgoingMessage, SqsQueue};
-pub use secrets::{NoSecrets, SecretStore, SecretsManager};
+#[cfg(feature = "secrets")]
+pub use secrets::SecretsManager;
+pub use secrets::{NoSecrets, SecretStore};
 
 /// The shared SDK configuration: region, credentials and endpoint from the
 /// environment, the latest behaviour version, rustls.

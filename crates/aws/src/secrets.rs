@@ -1,4 +1,4 @@
-use crate::error::{AwsError, FailureKind, classify};
+use crate::error::{AwsError, FailureKind};
 use std::future::Future;
 
 /// Reads secrets (the database credentials, the alerts webhook URL). Called
@@ -8,17 +8,20 @@ pub trait SecretStore: Send + Sync {
 }
 
 /// [`SecretStore`] over AWS Secrets Manager.
+#[cfg(feature = "secrets")]
 #[derive(Debug, Clone)]
 pub struct SecretsManager {
     client: aws_sdk_secretsmanager::Client,
 }
 
+#[cfg(feature = "secrets")]
 impl SecretsManager {
     pub fn new(config: &aws_config::SdkConfig) -> Self {
         SecretsManager { client: aws_sdk_secretsmanager::Client::new(config) }
     }
 }
 
+#[cfg(feature = "secrets")]
 impl SecretStore for SecretsManager {
     async fn secret_string(&self, secret_id: &str) -> Result<String, AwsError> {
         let output = self
@@ -27,7 +30,7 @@ impl SecretStore for SecretsManager {
             .secret_id(secret_id)
             .send()
             .await
-            .map_err(|e| classify("GetSecretValue", &e))?;
+            .map_err(|e| crate::classify("GetSecretValue", &e))?;
         output.secret_string().map(str::to_owned).ok_or_else(|| AwsError {
             operation: "GetSecretValue",
             kind: FailureKind::Permanent,

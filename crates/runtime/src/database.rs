@@ -33,3 +33,12 @@ pub async fn database_settings(env: &Env, secrets: &impl SecretStore) -> Result<
 pub async fn database_pool(env: &Env, secrets: &impl SecretStore) -> Result<Pool, DatabaseSetupError> {
     Ok(connect_pool(&database_settings(env, secrets).await?)?)
 }
+
+/// Opens the first connection during the cold start, so the first
+/// invocation does not pay for it. A failure is only logged: the pool
+/// retries on demand, and the invocation reports it if it persists.
+pub async fn warm_up(pool: &Pool) {
+    if let Err(error) = pool.get().await {
+        tracing::warn!(%error, "database not reachable during start-up; will retry per invocation");
+    }
+}

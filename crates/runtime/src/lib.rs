@@ -9,7 +9,7 @@ mod telemetry;
 
 pub use batch::{BatchOutcome, fifo_batch_response, process_fifo_batch};
 pub use config::{ConfigError, Env};
-pub use database::{database_pool, database_settings};
+pub use database::{database_pool, database_settings, warm_up};
 pub use telemetry::{init_tracing, redact_email, redact_phone};
 
 pub use aws_lambda_events;

@@ -70,3 +70,13 @@ impl From<deadpool_postgres::PoolError> for StoreError {
         }
     }
 }
+
+/// A transaction that wraps a step outside the database (an AWS call): the
+/// transaction commits only if the step succeeded.
+#[derive(Debug, thiserror::Error)]
+pub enum TransactionError<E> {
+    #[error(transparent)]
+    Store(StoreError),
+    #[error("{0}")]
+    Step(E),
+}

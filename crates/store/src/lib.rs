@@ -11,7 +11,7 @@ mod repo;
 mod settings;
 mod tls;
 
-pub use error::StoreError;
+pub use error::{StoreError, TransactionError};
 pub use migrate::{SchemaVersion, latest_embedded_version, migrate, migrations_fingerprint, schema_version};
 pub use pool::{PooledClient, Store, connect_pool};
 pub use repo::signup::SignUp;

@@ -3,8 +3,10 @@
 //! idempotent upsert keyed by the Cognito user id.
 
 use super::users::{USER_COLUMNS, user_from_row};
-use crate::{Store, StoreError};
+use crate::{Store, StoreError, TransactionError};
 use chrono::{DateTime, Utc};
+use deadpool_postgres::Transaction;
+use std::future::Future;
 use torium_domain::User;
 
 /// What a Cognito trigger knows about a new user.
@@ -31,9 +33,33 @@ impl Store {
         self.upsert_signup(signup, true).await
     }
 
+    /// [`Store::confirm_signup`], committed only if `then` (e.g. writing
+    /// the user id back to Cognito) succeeds for the confirmed user: on its
+    /// error the confirmation is rolled back, so a retry starts clean.
+    pub async fn confirm_signup_then<F, Fut, E>(&self, signup: &SignUp, then: F) -> Result<User, TransactionError<E>>
+    where
+        F: FnOnce(User) -> Fut,
+        Fut: Future<Output = Result<(), E>>,
+    {
+        let mut client = self.pool.get().await.map_err(|e| TransactionError::Store(e.into()))?;
+        let tx = client.transaction().await.map_err(|e| TransactionError::Store(e.into()))?;
+        let user = upsert_in(&tx, signup, true).await.map_err(TransactionError::Store)?;
+        then(user.clone()).await.map_err(TransactionError::Step)?;
+        tx.commit().await.map_err(|e| TransactionError::Store(e.into()))?;
+        Ok(user)
+    }
+
     async fn upsert_signup(&self, signup: &SignUp, confirm: bool) -> Result<User, StoreError> {
         let mut client = self.pool.get().await?;
         let tx = client.transaction().await?;
+        let user = upsert_in(&tx, signup, confirm).await?;
+        tx.commit().await?;
+        Ok(user)
+    }
+}
+
+async fn upsert_in(tx: &Transaction<'_>, signup: &SignUp, confirm: bool) -> Result<User, StoreError> {
+    {
         let holders = tx
             .query(
                 "SELECT id, cognito_user_id, confirmed FROM users \
@@ -72,8 +98,6 @@ impl Store {
              RETURNING {USER_COLUMNS}"
         );
         let row = tx.query_one(&sql, &[&signup.cognito_user_id, &signup.email, &signup.at, &confirm]).await?;
-        let user = user_from_row(&row)?;
-        tx.commit().await?;
-        Ok(user)
+        user_from_row(&row)
     }
 }
