@@ -66,3 +66,29 @@ pub async fn attendee(db: &PooledClient, event_id: i64, user_id: i64) {
 pub fn at(rfc3339: &str) -> DateTime<Utc> {
     DateTime::parse_from_rfc3339(rfc3339).expect("test timestamp").with_timezone(&Utc)
 }
+
+/// An event as the API creates it at `created_at` (the schedule trigger
+/// stamps the real clock; tests move it to their own timeline).
+pub async fn scheduled_event(
+    db: &PooledClient,
+    group_id: i64,
+    name: &str,
+    kind: &str,
+    event_at: DateTime<Utc>,
+    period: &str,
+    created_at: DateTime<Utc>,
+) -> i64 {
+    let id: i64 = db
+        .query_one(
+            "INSERT INTO events (group_id, name, description, event_at, reminder_kind, schedule_period, budget) \
+             VALUES ($1, $2, 'See you there', $3, $4::text::reminder_kind, $5::text::interval, 90) RETURNING id",
+            &[&group_id, &name, &event_at, &kind, &period],
+        )
+        .await
+        .expect("insert scheduled event")
+        .get(0);
+    db.execute("UPDATE events SET schedule_changed_at = $2, next_reminder_at = $2 WHERE id = $1", &[&id, &created_at])
+        .await
+        .expect("set the event's creation time");
+    id
+}

@@ -6,5 +6,6 @@ mod database_settings;
 mod fixtures;
 mod migrations;
 mod repository;
+mod scheduling;
 mod schema;
 mod sqs;

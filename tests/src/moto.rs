@@ -43,3 +43,81 @@ fn http_get(endpoint: &str, path: &str) -> String {
     assert!(head.starts_with("HTTP/1.") && head.contains(" 200 "), "moto answered {head}");
     body.to_owned()
 }
+
+/// A new FIFO queue in moto with content-based deduplication off (as the
+/// template declares them); returns its URL.
+pub async fn create_fifo_queue(sqs: &aws_sdk_sqs::Client, prefix: &str) -> String {
+    use aws_sdk_sqs::types::QueueAttributeName;
+    let name = format!("{}.fifo", crate::unique_name(prefix));
+    sqs.create_queue()
+        .queue_name(&name)
+        .attributes(QueueAttributeName::FifoQueue, "true")
+        .attributes(QueueAttributeName::ContentBasedDeduplication, "false")
+        .send()
+        .await
+        .expect("create FIFO queue in moto")
+        .queue_url()
+        .expect("queue url")
+        .to_owned()
+}
+
+/// A message as it was taken off a queue.
+#[derive(Debug, Clone)]
+pub struct ReceivedMessage {
+    pub message_id: String,
+    pub body: String,
+    pub group_id: String,
+    pub deduplication_id: String,
+}
+
+/// Every message waiting in the queue, received and deleted (bounded: at
+/// most 100 receive calls).
+pub async fn drain_queue(sqs: &aws_sdk_sqs::Client, url: &str) -> Vec<ReceivedMessage> {
+    use aws_sdk_sqs::types::MessageSystemAttributeName as Attr;
+    let mut received = Vec::new();
+    for _ in 0..100 {
+        let out = sqs
+            .receive_message()
+            .queue_url(url)
+            .max_number_of_messages(10)
+            .message_system_attribute_names(Attr::All)
+            .send()
+            .await
+            .expect("receive from moto");
+        if out.messages().is_empty() {
+            break;
+        }
+        for m in out.messages() {
+            let attribute = |name: Attr| m.attributes().and_then(|a| a.get(&name)).cloned().unwrap_or_default();
+            received.push(ReceivedMessage {
+                message_id: m.message_id().unwrap_or_default().to_owned(),
+                body: m.body().unwrap_or_default().to_owned(),
+                group_id: attribute(Attr::MessageGroupId),
+                deduplication_id: attribute(Attr::MessageDeduplicationId),
+            });
+            sqs.delete_message()
+                .queue_url(url)
+                .receipt_handle(m.receipt_handle().unwrap_or_default())
+                .send()
+                .await
+                .expect("delete from moto");
+        }
+    }
+    received
+}
+
+/// The SQS event Lambda would hand a consumer for these messages.
+pub fn sqs_event(messages: &[ReceivedMessage]) -> aws_lambda_events::event::sqs::SqsEvent {
+    let mut event = aws_lambda_events::event::sqs::SqsEvent::default();
+    event.records = messages
+        .iter()
+        .map(|m| {
+            let mut record = aws_lambda_events::event::sqs::SqsMessage::default();
+            record.message_id = Some(m.message_id.clone());
+            record.body = Some(m.body.clone());
+            record.event_source = Some("aws:sqs".to_owned());
+            record
+        })
+        .collect();
+    event
+}

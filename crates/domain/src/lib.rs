@@ -5,6 +5,7 @@
 mod messages;
 mod model;
 mod money;
+mod planning;
 mod schedule;
 mod signup;
 mod texts;
@@ -14,6 +15,7 @@ pub use messages::{
 };
 pub use model::*;
 pub use money::{BadAmount, Pln};
+pub use planning::{FiringPlan, MAX_RECORDED_SKIPS, Route, is_e164, plan_firings, route};
 pub use schedule::{ReminderSchedule, ScheduleError, is_too_late};
 pub use signup::{NewAccount, SignUpError, is_plausible_email, new_account};
 pub use texts::{

@@ -63,7 +63,7 @@ pub struct UnknownVariant {
 macro_rules! string_enum {
     ($(#[$doc:meta])* $name:ident, $kind:literal { $($variant:ident => $text:literal),+ $(,)? }) => {
         $(#[$doc])*
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
         pub enum $name {
             $(#[serde(rename = $text)] $variant),+
         }
@@ -170,6 +170,18 @@ pub struct Event {
     pub budget: Option<Pln>,
     pub next_reminder_at: Option<DateTime<Utc>>,
     pub member_count: i64,
+}
+
+impl Event {
+    /// The occurrence a firing reminds of: the event itself for `once`; for
+    /// `periodical` the occurrence the firing falls on (periodical firings
+    /// are the occurrences themselves).
+    pub fn occurrence_at(&self, trigger_at: DateTime<Utc>) -> DateTime<Utc> {
+        match self.reminder_kind {
+            ReminderKind::Once => self.event_at,
+            ReminderKind::Periodical => trigger_at,
+        }
+    }
 }
 
 /// A Postgres `interval`, kept in its three independent parts: a month is

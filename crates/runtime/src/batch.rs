@@ -35,9 +35,9 @@ pub fn fifo_batch_response(records: &[SqsMessage], outcome: BatchOutcome) -> Sqs
 /// Runs `handle` on each record in order and stops at the first error,
 /// which is logged with the message id; the response names it and every
 /// later record.
-pub async fn process_fifo_batch<F, Fut, E>(event: &SqsEvent, mut handle: F) -> SqsBatchResponse
+pub async fn process_fifo_batch<'a, F, Fut, E>(event: &'a SqsEvent, mut handle: F) -> SqsBatchResponse
 where
-    F: FnMut(&SqsMessage) -> Fut,
+    F: FnMut(&'a SqsMessage) -> Fut,
     Fut: Future<Output = Result<(), E>>,
     E: std::fmt::Display,
 {

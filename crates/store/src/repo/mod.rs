@@ -2,6 +2,7 @@
 
 pub(crate) mod events;
 pub(crate) mod groups;
+pub(crate) mod scheduling;
 pub(crate) mod signup;
 pub(crate) mod users;
 

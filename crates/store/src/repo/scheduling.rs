@@ -1,0 +1,179 @@
+//! The scheduler's statements: claim due events (index range scan, SKIP
+//! LOCKED), advance them, record skipped firings and finished runs; and the
+//! fan-out's: record a firing, record members without a usable channel.
+
+use super::parse_column;
+use crate::interval::PgInterval;
+use crate::{Store, StoreError, TransactionError};
+use chrono::{DateTime, Utc};
+use std::future::Future;
+use torium_domain::{EventId, ReminderId, ReminderKind, SchedulePeriod, UserId};
+
+/// A claimed event with what its schedule needs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DueEvent {
+    pub id: EventId,
+    pub event_at: DateTime<Utc>,
+    pub time_zone: String,
+    pub reminder_kind: ReminderKind,
+    pub schedule_period: SchedulePeriod,
+    pub next_reminder_at: DateTime<Utc>,
+    /// Set when the API changed the schedule since the last run: the
+    /// firings to consider then start at this time.
+    pub schedule_changed_at: Option<DateTime<Utc>>,
+}
+
+/// What the scheduler decided for one claimed event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ScheduleAdvance {
+    pub event_id: EventId,
+    /// The next firing, `None` when nothing is left to fire.
+    pub next_reminder_at: Option<DateTime<Utc>>,
+    /// Firings reached too late: recorded as skipped, not sent.
+    pub skipped: Vec<DateTime<Utc>>,
+}
+
+/// Counts of one scheduler run, recorded for the alerts' liveness check.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct SchedulerRun {
+    pub claimed: i32,
+    pub enqueued: i32,
+    pub skipped: i32,
+}
+
+impl Store {
+    /// Claims up to `limit` events due at `now` (oldest first) for this
+    /// transaction only, hands them to `work` (which enqueues their firings
+    /// and decides how each advances), applies the advances and commits.
+    /// If `work` fails, or the process dies before the commit, nothing is
+    /// advanced and a later run claims the same events again. Overlapping
+    /// runs never claim the same event (`FOR UPDATE SKIP LOCKED`). Returns
+    /// how many events were claimed.
+    pub async fn with_due_events<F, Fut, E>(
+        &self,
+        now: DateTime<Utc>,
+        limit: i64,
+        work: F,
+    ) -> Result<usize, TransactionError<E>>
+    where
+        F: FnOnce(Vec<DueEvent>) -> Fut,
+        Fut: Future<Output = Result<Vec<ScheduleAdvance>, E>>,
+    {
+        let store_err = |e: tokio_postgres::Error| TransactionError::Store(e.into());
+        let mut client = self.pool.get().await.map_err(|e| TransactionError::Store(e.into()))?;
+        let tx = client.transaction().await.map_err(store_err)?;
+        let rows = tx
+            .query(
+                "SELECT id, event_at, time_zone, reminder_kind::text, schedule_period, next_reminder_at, schedule_changed_at \
+                 FROM events \
+                 WHERE next_reminder_at <= $1 \
+                 ORDER BY next_reminder_at \
+                 LIMIT $2 \
+                 FOR UPDATE SKIP LOCKED",
+                &[&now, &limit],
+            )
+            .await
+            .map_err(store_err)?;
+        let claimed = rows
+            .iter()
+            .map(|r| {
+                Ok(DueEvent {
+                    id: EventId(r.get(0)),
+                    event_at: r.get(1),
+                    time_zone: r.get(2),
+                    reminder_kind: parse_column(r.get(3))?,
+                    schedule_period: r.get::<_, PgInterval>(4).0,
+                    next_reminder_at: r.get(5),
+                    schedule_changed_at: r.get(6),
+                })
+            })
+            .collect::<Result<Vec<_>, StoreError>>()
+            .map_err(TransactionError::Store)?;
+        let count = claimed.len();
+        if count == 0 {
+            return Ok(0);
+        }
+        let advances = work(claimed).await.map_err(TransactionError::Step)?;
+
+        let ids: Vec<i64> = advances.iter().map(|a| a.event_id.0).collect();
+        let next: Vec<Option<DateTime<Utc>>> = advances.iter().map(|a| a.next_reminder_at).collect();
+        tx.execute(
+            "UPDATE events SET next_reminder_at = advance.next, schedule_changed_at = NULL \
+             FROM unnest($1::bigint[], $2::timestamptz[]) AS advance(id, next) \
+             WHERE events.id = advance.id",
+            &[&ids, &next],
+        )
+        .await
+        .map_err(store_err)?;
+        let (skipped_events, skipped_at): (Vec<i64>, Vec<DateTime<Utc>>) =
+            advances.iter().flat_map(|a| a.skipped.iter().map(|&at| (a.event_id.0, at))).unzip();
+        if !skipped_events.is_empty() {
+            tx.execute(
+                "INSERT INTO event_reminders (event_id, trigger_at, outcome) \
+                 SELECT id, at, 'skipped' FROM unnest($1::bigint[], $2::timestamptz[]) AS skipped(id, at) \
+                 ON CONFLICT (event_id, trigger_at) DO NOTHING",
+                &[&skipped_events, &skipped_at],
+            )
+            .await
+            .map_err(store_err)?;
+        }
+        tx.commit().await.map_err(store_err)?;
+        Ok(count)
+    }
+
+    /// Records a finished scheduler run for the minute `scheduled_for`.
+    pub async fn record_scheduler_run(
+        &self,
+        scheduled_for: DateTime<Utc>,
+        started_at: DateTime<Utc>,
+        run: SchedulerRun,
+    ) -> Result<(), StoreError> {
+        let client = self.pool.get().await?;
+        client
+            .execute(
+                "INSERT INTO scheduler_runs (scheduled_for, started_at, claimed, enqueued, skipped) \
+                 VALUES ($1, $2, $3, $4, $5)",
+                &[&scheduled_for, &started_at, &run.claimed, &run.enqueued, &run.skipped],
+            )
+            .await?;
+        Ok(())
+    }
+
+    /// Records one firing of an event's reminder; a redelivered message gets
+    /// the row recorded the first time. `NotFound` when the event is gone.
+    pub async fn record_firing(&self, event_id: EventId, trigger_at: DateTime<Utc>) -> Result<ReminderId, StoreError> {
+        let client = self.pool.get().await?;
+        let row = client
+            .query_one(
+                "INSERT INTO event_reminders (event_id, trigger_at) VALUES ($1, $2) \
+                 ON CONFLICT (event_id, trigger_at) DO UPDATE SET outcome = event_reminders.outcome \
+                 RETURNING id",
+                &[&event_id.0, &trigger_at],
+            )
+            .await?;
+        Ok(ReminderId(row.get(0)))
+    }
+
+    /// Members of a firing who have no usable channel get a `skipped` log
+    /// row (visible in the app), once.
+    pub async fn record_unreachable_members(
+        &self,
+        reminder_id: ReminderId,
+        users: &[UserId],
+    ) -> Result<(), StoreError> {
+        if users.is_empty() {
+            return Ok(());
+        }
+        let client = self.pool.get().await?;
+        let ids: Vec<i64> = users.iter().map(|u| u.0).collect();
+        client
+            .execute(
+                "INSERT INTO event_reminders_logs (reminder_id, user_id, status, last_error) \
+                 SELECT $1, user_id, 'skipped', 'no usable channel' FROM unnest($2::bigint[]) AS u(user_id) \
+                 ON CONFLICT (reminder_id, user_id) DO NOTHING",
+                &[&reminder_id.0, &ids],
+            )
+            .await?;
+        Ok(())
+    }
+}

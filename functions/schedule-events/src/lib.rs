@@ -1,0 +1,160 @@
+//! schedule-events: run every minute by EventBridge. "Now" is the scheduled
+//! event's own `time`, so a late or retried invocation handles the minute it
+//! was meant for.
+//!
+//! Exactly once, in this order, inside one transaction per claimed batch:
+//! 1. claim due events (`next_reminder_at <= now`, index range scan,
+//!    `FOR UPDATE SKIP LOCKED`, so overlapping runs take disjoint events);
+//! 2. plan each event's firings (fire, or skip when later than the bound);
+//! 3. enqueue one message per firing (`SendMessageBatch`, group = event,
+//!    deduplication id = event + trigger time);
+//! 4. advance `next_reminder_at`, record skipped firings, commit.
+//!
+//! A crash before 3 loses nothing (the claim rolls back). A crash between 3
+//! and 4 rolls the claim back too, and the next run enqueues the same
+//! firings again: SQS drops the copies within its five-minute deduplication
+//! window, and after it `event_reminders` (unique on event + trigger time)
+//! and the delivery logs (unique on reminder + user) make the copy a no-op.
+
+use chrono::{DateTime, TimeDelta, Utc};
+use serde::Serialize;
+use torium_aws::{AwsError, MessageQueue, OutgoingMessage};
+use torium_domain::{ReminderDue, ReminderSchedule, plan_firings};
+use torium_runtime::{ConfigError, Env};
+use torium_store::{DueEvent, ScheduleAdvance, SchedulerRun, Store, StoreError, TransactionError};
+
+/// Configuration from the environment the template sets.
+#[derive(Debug, Clone)]
+pub struct SchedulerConfig {
+    /// `SCHEDULE_NOTIFICATIONS_QUEUE_URL`.
+    pub queue_url: String,
+    /// `MAX_LATENESS_MINUTES` (default 60): older firings are skipped.
+    pub max_lateness: TimeDelta,
+    /// `CLAIM_BATCH_SIZE` (default 200): events per transaction.
+    pub claim_batch_size: i64,
+    /// `MAX_CLAIM_BATCHES` (default 50): batches per run, so a run ends in
+    /// time; what is left is due for the next minute's run.
+    pub max_batches: usize,
+}
+
+impl SchedulerConfig {
+    pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
+        Ok(SchedulerConfig {
+            queue_url: env.required("SCHEDULE_NOTIFICATIONS_QUEUE_URL")?.to_owned(),
+            max_lateness: TimeDelta::minutes(env.parsed_or("MAX_LATENESS_MINUTES", 60)?),
+            claim_batch_size: env.parsed_or("CLAIM_BATCH_SIZE", 200)?,
+            max_batches: env.parsed_or("MAX_CLAIM_BATCHES", 50)?,
+        })
+    }
+}
+
+/// What a run did; returned to the caller and logged.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+pub struct RunSummary {
+    pub claimed: usize,
+    pub enqueued: usize,
+    pub skipped: usize,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SchedulerError {
+    #[error("the scheduled event has no time")]
+    NoTime,
+    #[error(transparent)]
+    Database(#[from] StoreError),
+    #[error("enqueueing to schedule-notifications: {0}")]
+    Queue(#[from] AwsError),
+}
+
+/// Runs the scheduler for the minute `now`.
+pub async fn run_scheduler(
+    store: &Store,
+    queue: &impl MessageQueue,
+    config: &SchedulerConfig,
+    now: DateTime<Utc>,
+) -> Result<RunSummary, SchedulerError> {
+    let started_at = Utc::now();
+    let mut summary = RunSummary::default();
+    for _ in 0..config.max_batches {
+        let mut batch = RunSummary::default();
+        let claimed = store
+            .with_due_events(now, config.claim_batch_size, |due| {
+                let (advances, messages) = plan_batch(&due, now, config.max_lateness);
+                batch.enqueued = messages.len();
+                batch.skipped = advances.iter().map(|a| a.skipped.len()).sum();
+                async move {
+                    queue.send_all(&config.queue_url, &messages).await?;
+                    Ok::<_, AwsError>(advances)
+                }
+            })
+            .await
+            .map_err(|e| match e {
+                TransactionError::Store(e) => SchedulerError::Database(e),
+                TransactionError::Step(e) => SchedulerError::Queue(e),
+            })?;
+        summary.claimed += claimed;
+        summary.enqueued += batch.enqueued;
+        summary.skipped += batch.skipped;
+        if (claimed as i64) < config.claim_batch_size {
+            break;
+        }
+    }
+    let run = SchedulerRun {
+        claimed: summary.claimed as i32,
+        enqueued: summary.enqueued as i32,
+        skipped: summary.skipped as i32,
+    };
+    store.record_scheduler_run(now, started_at, run).await?;
+    tracing::info!(scheduled_for = %now, claimed = summary.claimed, enqueued = summary.enqueued, skipped = summary.skipped, "scheduler run finished");
+    Ok(summary)
+}
+
+/// The advance of every claimed event and the messages of its due firings.
+fn plan_batch(
+    due: &[DueEvent],
+    now: DateTime<Utc>,
+    max_lateness: TimeDelta,
+) -> (Vec<ScheduleAdvance>, Vec<OutgoingMessage>) {
+    let mut advances = Vec::with_capacity(due.len());
+    let mut messages = Vec::new();
+    for event in due {
+        let schedule = match ReminderSchedule::new(
+            event.reminder_kind,
+            event.event_at,
+            event.schedule_period,
+            &event.time_zone,
+        ) {
+            Ok(schedule) => schedule,
+            Err(error) => {
+                // A schedule that cannot be computed is left unscheduled
+                // (not retried every minute) until the API changes it.
+                tracing::error!(event_id = event.id.0, %error, "event has an invalid schedule; its reminder is off");
+                advances.push(ScheduleAdvance { event_id: event.id, next_reminder_at: None, skipped: Vec::new() });
+                continue;
+            }
+        };
+        let first = match event.schedule_changed_at {
+            Some(changed_at) => schedule.first_at_or_after(changed_at),
+            None => Some(event.next_reminder_at),
+        };
+        let plan = plan_firings(&schedule, first, now, max_lateness);
+        if !plan.skip.is_empty() || plan.skipped_unrecorded > 0 {
+            tracing::warn!(
+                event_id = event.id.0,
+                skipped = plan.skip.len() as u64 + plan.skipped_unrecorded,
+                "firings later than the lateness bound were skipped"
+            );
+        }
+        for &trigger_at in &plan.fire {
+            let due = ReminderDue { event_id: event.id, trigger_at };
+            tracing::info!(event_id = event.id.0, trigger_at = %trigger_at, "reminder due");
+            messages.push(OutgoingMessage {
+                body: due.to_body(),
+                group_id: due.group_id(),
+                deduplication_id: due.deduplication_id(),
+            });
+        }
+        advances.push(ScheduleAdvance { event_id: event.id, next_reminder_at: plan.next, skipped: plan.skip });
+    }
+    (advances, messages)
+}

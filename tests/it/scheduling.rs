@@ -1,0 +1,444 @@
+//! schedule-events and schedule-notifications on real PostgreSQL and moto's
+//! SQS: what lands in the queues, read back from moto.
+
+use crate::fixtures::{self, at};
+use chrono::{DateTime, TimeDelta, Utc};
+use schedule_events::{RunSummary, SchedulerConfig, run_scheduler};
+use schedule_notifications::{FanOutConfig, handle_batch};
+use torium_aws::{AwsError, FailureKind, MessageQueue, OutgoingMessage, SqsQueue};
+use torium_domain::{Channel, Delivery, DeliveryContent, EventId, ReminderDue};
+use torium_tests::TestDatabase;
+use torium_tests::moto::{self, ReceivedMessage, create_fifo_queue, drain_queue, sqs_event};
+
+/// The suite's queues, fresh for one test.
+struct Queues {
+    sqs: SqsQueue,
+    scheduler: SchedulerConfig,
+    fan_out: FanOutConfig,
+}
+
+async fn queues() -> Queues {
+    let sqs = SqsQueue::new(&moto::sdk_config().await);
+    let client = sqs.client();
+    let scheduler = SchedulerConfig {
+        queue_url: create_fifo_queue(client, "schedule-notifications").await,
+        max_lateness: TimeDelta::hours(1),
+        claim_batch_size: 200,
+        max_batches: 10,
+    };
+    let fan_out = FanOutConfig {
+        sms_queue_url: create_fifo_queue(client, "send-sms").await,
+        email_queue_url: create_fifo_queue(client, "send-email").await,
+        push_queue_url: create_fifo_queue(client, "send-push").await,
+    };
+    Queues { sqs, scheduler, fan_out }
+}
+
+impl Queues {
+    async fn run(&self, db: &TestDatabase, now: &str) -> RunSummary {
+        run_scheduler(&db.store, &self.sqs, &self.scheduler, at(now)).await.expect("scheduler run")
+    }
+
+    /// The firings waiting for schedule-notifications, as (event, trigger time).
+    async fn take_due(&self) -> (Vec<(i64, DateTime<Utc>)>, Vec<ReceivedMessage>) {
+        let messages = drain_queue(self.sqs.client(), &self.scheduler.queue_url).await;
+        let mut due: Vec<_> = messages
+            .iter()
+            .map(|m| {
+                let d = ReminderDue::parse(&m.body).expect("a reminder-due body");
+                assert_eq!(m.group_id, format!("event-{}", d.event_id.0), "one message group per event");
+                assert_eq!(m.deduplication_id, d.deduplication_id());
+                (d.event_id.0, d.trigger_at)
+            })
+            .collect();
+        due.sort();
+        (due, messages)
+    }
+
+    /// Every send waiting in the three channel queues.
+    async fn take_sends(&self) -> Vec<Delivery> {
+        let mut sends = Vec::new();
+        for url in [&self.fan_out.sms_queue_url, &self.fan_out.email_queue_url, &self.fan_out.push_queue_url] {
+            for m in drain_queue(self.sqs.client(), url).await {
+                let delivery = Delivery::parse(&m.body).expect("a delivery body");
+                assert_eq!(m.group_id, format!("user-{}", delivery.user_id.0), "one message group per user");
+                assert_eq!(m.deduplication_id, delivery.deduplication_id());
+                let expected_url = match delivery.channel() {
+                    Channel::Sms => &self.fan_out.sms_queue_url,
+                    Channel::Email => &self.fan_out.email_queue_url,
+                    Channel::Push => &self.fan_out.push_queue_url,
+                };
+                assert_eq!(url, expected_url, "each send is on its channel's queue");
+                sends.push(delivery);
+            }
+        }
+        sends.sort_by_key(|d| (d.event_id, d.user_id));
+        sends
+    }
+}
+
+async fn next_reminder_at(db: &TestDatabase, event: i64) -> Option<DateTime<Utc>> {
+    db.client().await.query_one("SELECT next_reminder_at FROM events WHERE id = $1", &[&event]).await.unwrap().get(0)
+}
+
+const ARN: &str = "arn:aws:sns:eu-central-1:123456789012:endpoint/GCM/torium/0b6f";
+
+#[tokio::test]
+async fn every_kind_fires_at_its_minute_and_fans_out_to_each_member_by_channel() {
+    let db = TestDatabase::migrated().await;
+    let q = queues().await;
+    let c = db.client().await;
+    let group = fixtures::group(&c, "Climbing").await;
+    let created = at("2026-11-24T09:00:00Z");
+    // Weekly on Tuesdays 18:00 Warsaw (17:00Z in winter), first on 3 Nov.
+    let weekly = fixtures::scheduled_event(
+        &c,
+        group,
+        "Wall session",
+        "periodical",
+        at("2026-11-03T17:00:00Z"),
+        "7 days",
+        created,
+    )
+    .await;
+    // Once, a day before 25 Nov 19:00 Warsaw.
+    let once =
+        fixtures::scheduled_event(&c, group, "Gear swap", "once", at("2026-11-25T18:00:00Z"), "1 day", created).await;
+    let sms =
+        fixtures::user_with_contact(&c, "sms@example.com", Some("+48500100200"), Some("SMS"), None, Some("PKO")).await;
+    let push = fixtures::user_with_contact(&c, "push@example.com", None, Some("PUSH"), Some(ARN), None).await;
+    let email = fixtures::user_with_contact(&c, "email@example.com", None, Some("EMAIL"), None, Some("ING")).await;
+    let no_device = fixtures::user_with_contact(&c, "nodevice@example.com", None, Some("PUSH"), None, None).await;
+    let unreachable = fixtures::user_with_contact(&c, "not-an-address", Some("123"), Some("SMS"), None, None).await;
+    for user in [sms, push, email, no_device, unreachable] {
+        fixtures::attendee(&c, weekly, user).await;
+    }
+    fixtures::attendee(&c, once, email).await;
+
+    // 10:00: nothing due yet; both events learn when they fire.
+    assert_eq!(q.run(&db, "2026-11-24T10:00:00Z").await, RunSummary { claimed: 2, enqueued: 0, skipped: 0 });
+    assert_eq!(next_reminder_at(&db, weekly).await, Some(at("2026-11-24T17:00:00Z")));
+    assert_eq!(next_reminder_at(&db, once).await, Some(at("2026-11-24T18:00:00Z")));
+    assert_eq!(q.run(&db, "2026-11-24T16:59:00Z").await, RunSummary::default());
+    assert!(q.take_due().await.0.is_empty());
+
+    // 17:00: the weekly event fires once and moves on a week.
+    assert_eq!(q.run(&db, "2026-11-24T17:00:00Z").await.enqueued, 1);
+    assert_eq!(q.run(&db, "2026-11-24T17:01:00Z").await.enqueued, 0);
+    assert_eq!(next_reminder_at(&db, weekly).await, Some(at("2026-12-01T17:00:00Z")));
+    // 18:00: the once event fires and is done.
+    assert_eq!(q.run(&db, "2026-11-24T18:00:00Z").await.enqueued, 1);
+    assert_eq!(next_reminder_at(&db, once).await, None);
+
+    let (due, messages) = q.take_due().await;
+    assert_eq!(due, [(weekly, at("2026-11-24T17:00:00Z")), (once, at("2026-11-24T18:00:00Z"))]);
+
+    let response = handle_batch(&db.store, &q.sqs, &q.fan_out, &sqs_event(&messages)).await;
+    assert!(response.batch_item_failures.is_empty(), "{response:?}");
+    let sends = q.take_sends().await;
+    let routes: Vec<(i64, i64, Channel, &str)> =
+        sends.iter().map(|d| (d.event_id.0, d.user_id.0, d.channel(), d.receiver.as_str())).collect();
+    assert_eq!(
+        routes,
+        [
+            (weekly, sms, Channel::Sms, "+48500100200"),
+            (weekly, push, Channel::Push, ARN),
+            (weekly, email, Channel::Email, "email@example.com"),
+            (weekly, no_device, Channel::Email, "nodevice@example.com"),
+            (once, email, Channel::Email, "email@example.com"),
+        ]
+    );
+
+    // The member's own bank and share (90 PLN between 5 members).
+    let DeliveryContent::Sms { text } = &sends[0].content else { panic!("an SMS") };
+    assert_eq!(
+        text,
+        "Torium reminder!\nWall session\nSee you there\n24 Nov 2026, 18:00:00\nBudget: 90.00 PLN\n\
+         Your share: 18.00 PLN, pay at https://www.pkobp.pl/"
+    );
+    let DeliveryContent::Push { message } = &sends[1].content else { panic!("a push") };
+    let gcm: serde_json::Value = serde_json::from_str(
+        serde_json::from_str::<serde_json::Value>(message).unwrap()["GCM"].as_str().expect("GCM is a JSON string"),
+    )
+    .unwrap();
+    assert_eq!(gcm["fcmV1Message"]["message"]["data"]["forward_link"], "None", "no bank, no link");
+    let DeliveryContent::Email { subject, html, .. } = &sends[2].content else { panic!("an email") };
+    assert_eq!(subject, "Torium reminder");
+    assert!(html.contains("pay at https://www.ing.pl/"), "{html}");
+
+    // The member without any usable channel is logged as skipped.
+    let skipped: Vec<(i64, String)> = c
+        .query(
+            "SELECT l.user_id, l.status::text FROM event_reminders_logs l JOIN event_reminders r ON r.id = l.reminder_id \
+             WHERE r.event_id = $1",
+            &[&weekly],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect();
+    assert_eq!(skipped, [(unreachable, "skipped".to_owned())]);
+}
+
+#[tokio::test]
+async fn the_same_minute_twice_and_overlapping_runs_enqueue_each_firing_once() {
+    let db = TestDatabase::migrated().await;
+    let q = queues().await;
+    let c = db.client().await;
+    let group = fixtures::group(&c, "G").await;
+    let mut events = Vec::new();
+    for i in 0..30 {
+        let event_at = at("2026-11-25T12:00:00Z") + TimeDelta::minutes(i);
+        events.push(
+            fixtures::scheduled_event(&c, group, "E", "once", event_at, "1 day", at("2026-11-20T00:00:00Z")).await,
+        );
+    }
+    let now = "2026-11-24T12:30:00Z";
+    let (a, b) = tokio::join!(q.run(&db, now), q.run(&db, now));
+    assert_eq!(a.claimed + b.claimed, 30, "every event claimed by exactly one run: {a:?} {b:?}");
+    assert_eq!(a.enqueued + b.enqueued, 30);
+    assert_eq!(q.run(&db, now).await, RunSummary::default(), "the same minute again finds nothing");
+    let (due, _) = q.take_due().await;
+    assert_eq!(due.len(), 30);
+    let distinct: std::collections::BTreeSet<_> = due.iter().collect();
+    assert_eq!(distinct.len(), 30, "no firing twice");
+    let runs: i64 = c.query_one("SELECT count(*) FROM scheduler_runs", &[]).await.unwrap().get(0);
+    assert_eq!(runs, 3, "every run is recorded for the liveness check");
+}
+
+/// Sends for real, then fails as if the process died before committing.
+struct CrashAfterSend<'a>(&'a SqsQueue);
+
+impl MessageQueue for CrashAfterSend<'_> {
+    async fn send_all(&self, queue_url: &str, messages: &[OutgoingMessage]) -> Result<usize, AwsError> {
+        self.0.send_all(queue_url, messages).await?;
+        Err(AwsError { operation: "test", kind: FailureKind::Transient, code: None, message: "injected crash".into() })
+    }
+}
+
+#[tokio::test]
+async fn a_crash_between_enqueue_and_commit_still_fires_once() {
+    let db = TestDatabase::migrated().await;
+    let q = queues().await;
+    let c = db.client().await;
+    let group = fixtures::group(&c, "G").await;
+    let event = fixtures::scheduled_event(
+        &c,
+        group,
+        "E",
+        "periodical",
+        at("2026-11-01T08:00:00Z"),
+        "1 day",
+        at("2026-11-20T00:00:00Z"),
+    )
+    .await;
+    let now = at("2026-11-24T08:00:00Z");
+    assert!(next_reminder_at(&db, event).await.is_some());
+
+    let crashed = run_scheduler(&db.store, &CrashAfterSend(&q.sqs), &q.scheduler, now).await;
+    assert!(crashed.is_err(), "the injected crash is reported");
+    assert_eq!(next_reminder_at(&db, event).await, Some(at("2026-11-20T00:00:00Z")), "nothing was committed");
+
+    let summary = run_scheduler(&db.store, &q.sqs, &q.scheduler, now).await.unwrap();
+    assert_eq!(summary.enqueued, 1);
+    assert_eq!(next_reminder_at(&db, event).await, Some(at("2026-11-25T08:00:00Z")));
+    let (due, _) = q.take_due().await;
+    assert_eq!(due, [(event, now)], "the firing sent before the crash and after it is delivered once");
+}
+
+#[tokio::test]
+async fn after_60_missed_minutes_each_firing_fires_once_and_older_ones_are_skipped() {
+    let db = TestDatabase::migrated().await;
+    let q = queues().await;
+    let c = db.client().await;
+    let group = fixtures::group(&c, "G").await;
+    let now = at("2026-11-24T12:00:00Z");
+    let mut expected = Vec::new();
+    for minute in 0..60 {
+        let fires_at = now - TimeDelta::minutes(minute);
+        let id = fixtures::scheduled_event(
+            &c,
+            group,
+            "E",
+            "once",
+            fires_at + TimeDelta::days(1),
+            "1 day",
+            at("2026-11-20T00:00:00Z"),
+        )
+        .await;
+        expected.push((id, fires_at));
+    }
+    let too_late = fixtures::scheduled_event(
+        &c,
+        group,
+        "Too late",
+        "once",
+        now - TimeDelta::minutes(61) + TimeDelta::days(1),
+        "1 day",
+        at("2026-11-20T00:00:00Z"),
+    )
+    .await;
+    // The scheduler knew every event's next firing before going down.
+    q.run(&db, "2026-11-20T00:01:00Z").await;
+
+    let summary = q.run(&db, "2026-11-24T12:00:00Z").await;
+    assert_eq!(summary, RunSummary { claimed: 61, enqueued: 60, skipped: 1 });
+    let (due, _) = q.take_due().await;
+    expected.sort();
+    assert_eq!(due, expected);
+    let skipped: Vec<(i64, String)> = c
+        .query("SELECT event_id, outcome::text FROM event_reminders", &[])
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect();
+    assert_eq!(skipped, [(too_late, "skipped".to_owned())]);
+    assert_eq!(q.run(&db, "2026-11-24T12:01:00Z").await, RunSummary::default());
+}
+
+#[tokio::test]
+async fn a_changed_event_is_rescheduled_from_the_change_on() {
+    let db = TestDatabase::migrated().await;
+    let q = queues().await;
+    let c = db.client().await;
+    let group = fixtures::group(&c, "G").await;
+    let event = fixtures::scheduled_event(
+        &c,
+        group,
+        "E",
+        "once",
+        at("2026-12-10T10:00:00Z"),
+        "1 day",
+        at("2026-11-20T00:00:00Z"),
+    )
+    .await;
+    q.run(&db, "2026-11-20T00:01:00Z").await;
+    assert_eq!(next_reminder_at(&db, event).await, Some(at("2026-12-09T10:00:00Z")));
+
+    // The API moves the event; the trigger makes it due for rescheduling.
+    c.execute("UPDATE events SET event_at = $2 WHERE id = $1", &[&event, &at("2026-12-20T10:00:00Z")]).await.unwrap();
+    let (changed_at, next): (Option<DateTime<Utc>>, Option<DateTime<Utc>>) = {
+        let r = c
+            .query_one("SELECT schedule_changed_at, next_reminder_at FROM events WHERE id = $1", &[&event])
+            .await
+            .unwrap();
+        (r.get(0), r.get(1))
+    };
+    assert!(changed_at.is_some() && next == changed_at);
+    c.execute(
+        "UPDATE events SET schedule_changed_at = $2, next_reminder_at = $2 WHERE id = $1",
+        &[&event, &at("2026-11-21T00:00:00Z")],
+    )
+    .await
+    .unwrap();
+    assert_eq!(q.run(&db, "2026-11-21T00:01:00Z").await.enqueued, 0);
+    assert_eq!(next_reminder_at(&db, event).await, Some(at("2026-12-19T10:00:00Z")));
+}
+
+fn due_body(event: i64, trigger: &str) -> ReceivedMessage {
+    let due = ReminderDue { event_id: EventId(event), trigger_at: at(trigger) };
+    ReceivedMessage {
+        message_id: format!("m-{event}-{trigger}"),
+        body: due.to_body(),
+        group_id: due.group_id(),
+        deduplication_id: due.deduplication_id(),
+    }
+}
+
+#[tokio::test]
+async fn a_redelivered_or_legacy_message_fans_out_once() {
+    let db = TestDatabase::migrated().await;
+    let q = queues().await;
+    let c = db.client().await;
+    let group = fixtures::group(&c, "G").await;
+    let event = fixtures::scheduled_event(
+        &c,
+        group,
+        "E",
+        "once",
+        at("2026-12-24T17:00:00Z"),
+        "1 day",
+        at("2026-11-20T00:00:00Z"),
+    )
+    .await;
+    for i in 0..3 {
+        let user = fixtures::user_with_contact(&c, &format!("u{i}@example.com"), None, None, None, None).await;
+        fixtures::attendee(&c, event, user).await;
+    }
+    let typed = due_body(event, "2026-12-23T17:00:00Z");
+    // The HTTP API's "notify now" body for the same firing.
+    let legacy = ReceivedMessage {
+        body: format!(
+            r#"{{"event_id": {{"DataType": "String", "StringValue": "{event}"}},
+                "event_timestamp": {{"DataType": "String", "StringValue": "2026-12-23 17:00:00"}}}}"#
+        ),
+        message_id: "legacy-1".into(),
+        ..typed.clone()
+    };
+    for batch in [vec![typed.clone()], vec![typed.clone()], vec![legacy]] {
+        let response = handle_batch(&db.store, &q.sqs, &q.fan_out, &sqs_event(&batch)).await;
+        assert!(response.batch_item_failures.is_empty());
+    }
+    assert_eq!(q.take_sends().await.len(), 3, "one send per member whatever the redeliveries");
+    let firings: i64 = c.query_one("SELECT count(*) FROM event_reminders", &[]).await.unwrap().get(0);
+    assert_eq!(firings, 1);
+}
+
+#[tokio::test]
+async fn a_bad_message_fails_itself_and_every_later_one_of_the_batch() {
+    let db = TestDatabase::migrated().await;
+    let q = queues().await;
+    let c = db.client().await;
+    let group = fixtures::group(&c, "G").await;
+    let mut events = Vec::new();
+    for _ in 0..3 {
+        let event = fixtures::scheduled_event(
+            &c,
+            group,
+            "E",
+            "once",
+            at("2026-12-24T17:00:00Z"),
+            "1 day",
+            at("2026-11-20T00:00:00Z"),
+        )
+        .await;
+        let user = fixtures::user(&c, &format!("u{event}@example.com")).await;
+        fixtures::attendee(&c, event, user).await;
+        events.push(event);
+    }
+    let malformed = ReceivedMessage {
+        body: r#"{"event_id": "#.into(),
+        message_id: "bad".into(),
+        ..due_body(events[1], "2026-12-23T17:00:00Z")
+    };
+    let batch = [due_body(events[0], "2026-12-23T17:00:00Z"), malformed, due_body(events[2], "2026-12-23T17:00:00Z")];
+    let response = handle_batch(&db.store, &q.sqs, &q.fan_out, &sqs_event(&batch)).await;
+    let failed: Vec<&str> = response.batch_item_failures.iter().map(|f| f.item_identifier.as_str()).collect();
+    assert_eq!(failed, ["bad", batch[2].message_id.as_str()]);
+    let sends = q.take_sends().await;
+    assert_eq!(sends.iter().map(|d| d.event_id.0).collect::<Vec<_>>(), [events[0]], "only the first was fanned out");
+}
+
+#[tokio::test]
+async fn a_deleted_or_empty_event_is_acknowledged_without_sends() {
+    let db = TestDatabase::migrated().await;
+    let q = queues().await;
+    let c = db.client().await;
+    let group = fixtures::group(&c, "G").await;
+    let empty = fixtures::scheduled_event(
+        &c,
+        group,
+        "E",
+        "once",
+        at("2026-12-24T17:00:00Z"),
+        "1 day",
+        at("2026-11-20T00:00:00Z"),
+    )
+    .await;
+    let batch = [due_body(empty, "2026-12-23T17:00:00Z"), due_body(empty + 1000, "2026-12-23T17:00:00Z")];
+    let response = handle_batch(&db.store, &q.sqs, &q.fan_out, &sqs_event(&batch)).await;
+    assert!(response.batch_item_failures.is_empty());
+    assert!(q.take_sends().await.is_empty());
+}
