@@ -68,6 +68,9 @@ wait_for_http() {
     return 1
 }
 
+# TORIUM_PG_OPTIONS adds server options (the benchmarks preload
+# pg_stat_statements to count round trips).
+
 # A throwaway CA and a server certificate for 127.0.0.1, so the TLS path to
 # the database (PGSSLMODE=require / verify-full) is tested for real.
 make_test_certificates() {
@@ -112,7 +115,7 @@ start_postgres() {
         export TORIUM_TEST_PG_ROOT_CERT="$PG_DIR/tls/ca.crt"
     fi
     "${runas[@]}" "$PG_BIN/pg_ctl" -D "$PG_DIR/data" -l "$PG_DIR/log" -w -t 30 \
-        -o "-p $port -k $PG_DIR -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=300 $tls_opts" \
+        -o "-p $port -k $PG_DIR -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=300 $tls_opts ${TORIUM_PG_OPTIONS:-}" \
         start >/dev/null || { cat "$PG_DIR/log" >&2; return 1; }
     PG_STARTED=1
     export DATABASE_URL="postgres://postgres@127.0.0.1:$port/postgres"

@@ -442,3 +442,13 @@ async fn a_deleted_or_empty_event_is_acknowledged_without_sends() {
     assert!(response.batch_item_failures.is_empty());
     assert!(q.take_sends().await.is_empty());
 }
+
+#[test]
+fn the_sample_events_are_what_the_handlers_read() {
+    use torium_runtime::aws_lambda_events::event::{eventbridge::EventBridgeEvent, sqs::SqsEvent};
+    let scheduled: EventBridgeEvent = serde_json::from_str(include_str!("../../events/schedule-events.json")).unwrap();
+    assert_eq!(scheduled.time, Some(at("2026-12-23T17:00:00Z")));
+    let batch: SqsEvent = serde_json::from_str(include_str!("../../events/schedule-notifications.json")).unwrap();
+    let due = ReminderDue::parse(batch.records[0].body.as_deref().unwrap()).unwrap();
+    assert_eq!(due, ReminderDue { event_id: EventId(1), trigger_at: at("2026-12-23T17:00:00Z") });
+}
