@@ -3,6 +3,7 @@
 
 mod cognito;
 mod database_settings;
+mod delivery;
 mod fixtures;
 mod migrations;
 mod repository;

@@ -11,13 +11,13 @@ use torium_tests::TestDatabase;
 use torium_tests::moto::{self, ReceivedMessage, create_fifo_queue, drain_queue, sqs_event};
 
 /// The suite's queues, fresh for one test.
-struct Queues {
-    sqs: SqsQueue,
-    scheduler: SchedulerConfig,
-    fan_out: FanOutConfig,
+pub(crate) struct Queues {
+    pub sqs: SqsQueue,
+    pub scheduler: SchedulerConfig,
+    pub fan_out: FanOutConfig,
 }
 
-async fn queues() -> Queues {
+pub(crate) async fn queues() -> Queues {
     let sqs = SqsQueue::new(&moto::sdk_config().await);
     let client = sqs.client();
     let scheduler = SchedulerConfig {
@@ -35,12 +35,12 @@ async fn queues() -> Queues {
 }
 
 impl Queues {
-    async fn run(&self, db: &TestDatabase, now: &str) -> RunSummary {
+    pub async fn run(&self, db: &TestDatabase, now: &str) -> RunSummary {
         run_scheduler(&db.store, &self.sqs, &self.scheduler, at(now)).await.expect("scheduler run")
     }
 
     /// The firings waiting for schedule-notifications, as (event, trigger time).
-    async fn take_due(&self) -> (Vec<(i64, DateTime<Utc>)>, Vec<ReceivedMessage>) {
+    pub async fn take_due(&self) -> (Vec<(i64, DateTime<Utc>)>, Vec<ReceivedMessage>) {
         let messages = drain_queue(self.sqs.client(), &self.scheduler.queue_url).await;
         let mut due: Vec<_> = messages
             .iter()

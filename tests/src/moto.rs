@@ -121,3 +121,52 @@ pub fn sqs_event(messages: &[ReceivedMessage]) -> aws_lambda_events::event::sqs:
         .collect();
     event
 }
+
+/// The SMS moto recorded for one number, as (message id, text).
+pub fn sms_to(phone_number: &str) -> Vec<(String, String)> {
+    recorded_models("sns", "SMS")
+        .into_iter()
+        .filter(|sms| sms["phone_number"] == phone_number)
+        .map(|sms| {
+            (
+                sms["message_id"].as_str().unwrap_or_default().to_owned(),
+                sms["message"].as_str().unwrap_or_default().to_owned(),
+            )
+        })
+        .collect()
+}
+
+/// The emails moto recorded for one address (`source`, `subject`, `body`).
+pub fn emails_to(address: &str) -> Vec<Value> {
+    recorded_models("ses", "Message")
+        .into_iter()
+        .filter(|m| m["destinations"]["ToAddresses"].as_array().is_some_and(|to| to.iter().any(|a| a == address)))
+        .collect()
+}
+
+/// The pushes moto recorded for one platform endpoint, as parsed messages.
+pub fn pushes_to(endpoint_arn: &str) -> Vec<Value> {
+    recorded_models("sns", "PlatformEndpoint")
+        .into_iter()
+        .filter(|e| e["arn"] == endpoint_arn)
+        .flat_map(|e| match &e["messages"] {
+            Value::Object(messages) => messages
+                .values()
+                .map(|m| serde_json::from_str(m.as_str().unwrap_or("null")).unwrap_or(Value::Null))
+                .collect::<Vec<_>>(),
+            _ => Vec::new(),
+        })
+        .collect()
+}
+
+/// A phone number no other test uses (never ending in 99, which moto
+/// treats as opted out).
+pub fn unique_phone() -> String {
+    let name = crate::unique_name("p");
+    let digits: u64 = name.bytes().fold(1469598103934665603u64, |h, b| (h ^ u64::from(b)).wrapping_mul(1099511628211));
+    let mut number = format!("+4869{:07}", digits % 10_000_000);
+    if number.ends_with("99") {
+        number.replace_range(number.len() - 1.., "8");
+    }
+    number
+}

@@ -32,8 +32,10 @@ impl AwsError {
 const THROTTLING_CODES: &[&str] = &[
     "Throttling",
     "ThrottlingException",
-    "ThrottledException",
+    "Throttled",
     "TooManyRequestsException",
+    "LimitExceededException",
+    "ThrottledException",
     "RequestThrottled",
     "RequestLimitExceeded",
     "ProvisionedThroughputExceededException",

@@ -11,6 +11,10 @@ mod error;
 #[cfg(feature = "sqs")]
 mod queue;
 mod secrets;
+#[cfg(feature = "ses")]
+mod ses;
+#[cfg(feature = "sns")]
+mod sns;
 
 pub use aws_config::SdkConfig;
 #[cfg(feature = "cognito")]
@@ -21,6 +25,10 @@ pub use queue::{MAX_BATCH_SIZE, MessageQueue, OutgoingMessage, SqsQueue};
 #[cfg(feature = "secrets")]
 pub use secrets::SecretsManager;
 pub use secrets::{NoSecrets, SecretStore};
+#[cfg(feature = "ses")]
+pub use ses::{EmailOptions, Ses};
+#[cfg(feature = "sns")]
+pub use sns::{SmsOptions, Sns};
 
 /// The shared SDK configuration: region, credentials and endpoint from the
 /// environment, the latest behaviour version, rustls.

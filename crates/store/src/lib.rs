@@ -14,6 +14,7 @@ mod tls;
 pub use error::{StoreError, TransactionError};
 pub use migrate::{SchemaVersion, latest_embedded_version, migrate, migrations_fingerprint, schema_version};
 pub use pool::{PooledClient, Store, connect_pool};
+pub use repo::delivery::{DeliveryKey, DeliveryOutcome, UserEffect};
 pub use repo::scheduling::{DueEvent, ScheduleAdvance, SchedulerRun};
 pub use repo::signup::SignUp;
 pub use settings::{DbSettings, SettingsError, SslMode};

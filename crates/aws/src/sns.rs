@@ -1,0 +1,80 @@
+//! SNS: SMS to phone numbers and mobile pushes to platform endpoints.
+
+use crate::error::{AwsError, FailureKind, classify};
+use aws_sdk_sns::types::MessageAttributeValue;
+
+/// SMS options from configuration (never from code).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SmsOptions {
+    /// `Transactional` (reminders) or `Promotional`.
+    pub sms_type: String,
+    /// Alphanumeric sender id where the destination country allows one.
+    pub sender_id: Option<String>,
+}
+
+/// SMS and push publishing over one SNS client.
+#[derive(Debug, Clone)]
+pub struct Sns {
+    client: aws_sdk_sns::Client,
+}
+
+fn string_attribute(operation: &'static str, value: &str) -> Result<MessageAttributeValue, AwsError> {
+    MessageAttributeValue::builder().data_type("String").string_value(value).build().map_err(|e| AwsError {
+        operation,
+        kind: FailureKind::Permanent,
+        code: None,
+        message: e.to_string(),
+    })
+}
+
+impl Sns {
+    pub fn new(config: &aws_config::SdkConfig) -> Self {
+        Sns { client: aws_sdk_sns::Client::new(config) }
+    }
+
+    pub fn client(&self) -> &aws_sdk_sns::Client {
+        &self.client
+    }
+
+    /// Whether the number's owner opted out of SMS from this account.
+    pub async fn is_opted_out(&self, phone_number: &str) -> Result<bool, AwsError> {
+        let output = self
+            .client
+            .check_if_phone_number_is_opted_out()
+            .phone_number(phone_number)
+            .send()
+            .await
+            .map_err(|e| classify("CheckIfPhoneNumberIsOptedOut", &e))?;
+        Ok(output.is_opted_out())
+    }
+
+    /// Publishes an SMS; returns SNS's message id.
+    pub async fn publish_sms(&self, phone_number: &str, text: &str, options: &SmsOptions) -> Result<String, AwsError> {
+        const OPERATION: &str = "Publish";
+        let mut request = self
+            .client
+            .publish()
+            .phone_number(phone_number)
+            .message(text)
+            .message_attributes("AWS.SNS.SMS.SMSType", string_attribute(OPERATION, &options.sms_type)?);
+        if let Some(sender_id) = &options.sender_id {
+            request = request.message_attributes("AWS.SNS.SMS.SenderID", string_attribute(OPERATION, sender_id)?);
+        }
+        let output = request.send().await.map_err(|e| classify(OPERATION, &e))?;
+        Ok(output.message_id().unwrap_or_default().to_owned())
+    }
+
+    /// Publishes a push (`MessageStructure=json`) to a platform endpoint.
+    pub async fn publish_push(&self, endpoint_arn: &str, message_json: &str) -> Result<String, AwsError> {
+        let output = self
+            .client
+            .publish()
+            .target_arn(endpoint_arn)
+            .message(message_json)
+            .message_structure("json")
+            .send()
+            .await
+            .map_err(|e| classify("Publish", &e))?;
+        Ok(output.message_id().unwrap_or_default().to_owned())
+    }
+}
