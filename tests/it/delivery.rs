@@ -3,7 +3,6 @@
 
 use crate::fixtures::{self, at};
 use crate::scheduling::{Queues, queues};
-use aws_sdk_sns::Client as SnsClient;
 use send_email::EmailSender;
 use send_push::PushSender;
 use send_sms::SmsSender;
@@ -12,15 +11,16 @@ use torium_aws::{EmailOptions, Ses, SmsOptions, Sns};
 use torium_delivery::{ChannelSender, SendFailure, deliver_batch};
 use torium_domain::{Channel, Delivery, EventId, ReminderDue};
 use torium_runtime::aws_lambda_events::event::sqs::SqsBatchResponse;
-use torium_tests::moto::{self, ReceivedMessage, drain_queue, emails_to, pushes_to, sms_to, sqs_event, unique_phone};
+use torium_tests::moto::{
+    self, PushDevices, ReceivedMessage, drain_queue, emails_to, pushes_to, sms_to, sqs_event, unique_phone,
+};
 use torium_tests::{TestDatabase, unique_name};
 
 struct Senders {
     sms: SmsSender,
     email: EmailSender,
     push: PushSender,
-    sns: SnsClient,
-    platform_application: String,
+    devices: PushDevices,
 }
 
 async fn senders() -> Senders {
@@ -28,47 +28,20 @@ async fn senders() -> Senders {
     let from_address = format!("{}@torium.example", unique_name("noreply"));
     let ses = Ses::new(&sdk);
     ses.client().create_email_identity().email_identity(&from_address).send().await.expect("verify sender in moto");
-    let sns = SnsClient::new(&sdk);
-    let platform_application = sns
-        .create_platform_application()
-        .name(unique_name("torium"))
-        .platform("GCM")
-        .attributes("PlatformCredential", "test-server-key")
-        .send()
-        .await
-        .expect("platform application")
-        .platform_application_arn()
-        .unwrap()
-        .to_owned();
     Senders {
         sms: SmsSender {
             sns: Sns::new(&sdk),
             options: SmsOptions { sms_type: "Transactional".into(), sender_id: Some("Torium".into()) },
         },
         email: EmailSender { ses, options: EmailOptions { from_address, configuration_set: None } },
-        push: PushSender { sns: Sns::new(&sdk) },
-        sns,
-        platform_application,
+        push: PushSender { publisher: torium_delivery::SnsPushPublisher { sns: Sns::new(&sdk) } },
+        devices: PushDevices::new().await,
     }
 }
 
 impl Senders {
     async fn endpoint(&self, enabled: bool) -> String {
-        let arn = self
-            .sns
-            .create_platform_endpoint()
-            .platform_application_arn(&self.platform_application)
-            .token(unique_name("device-token"))
-            .send()
-            .await
-            .expect("endpoint")
-            .endpoint_arn()
-            .unwrap()
-            .to_owned();
-        if !enabled {
-            self.sns.set_endpoint_attributes().endpoint_arn(&arn).attributes("Enabled", "false").send().await.unwrap();
-        }
-        arn
+        self.devices.endpoint(enabled).await
     }
 }
 

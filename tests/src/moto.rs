@@ -170,3 +170,52 @@ pub fn unique_phone() -> String {
     }
     number
 }
+
+/// A GCM platform application in moto, to create device endpoints in.
+pub struct PushDevices {
+    pub sns: aws_sdk_sns::Client,
+    pub application_arn: String,
+}
+
+impl PushDevices {
+    pub async fn new() -> PushDevices {
+        let sns = aws_sdk_sns::Client::new(&sdk_config().await);
+        let application_arn = sns
+            .create_platform_application()
+            .name(crate::unique_name("torium"))
+            .platform("GCM")
+            .attributes("PlatformCredential", "test-server-key")
+            .send()
+            .await
+            .expect("platform application in moto")
+            .platform_application_arn()
+            .expect("platform application ARN")
+            .to_owned();
+        PushDevices { sns, application_arn }
+    }
+
+    /// A new device endpoint; a disabled one answers `EndpointDisabled`.
+    pub async fn endpoint(&self, enabled: bool) -> String {
+        let arn = self
+            .sns
+            .create_platform_endpoint()
+            .platform_application_arn(&self.application_arn)
+            .token(crate::unique_name("device-token"))
+            .send()
+            .await
+            .expect("platform endpoint in moto")
+            .endpoint_arn()
+            .expect("endpoint ARN")
+            .to_owned();
+        if !enabled {
+            self.sns
+                .set_endpoint_attributes()
+                .endpoint_arn(&arn)
+                .attributes("Enabled", "false")
+                .send()
+                .await
+                .expect("disable endpoint in moto");
+        }
+        arn
+    }
+}

@@ -24,8 +24,13 @@ use std::future::Future;
 use std::time::Duration;
 use torium_domain::{Channel, Delivery, DeliveryStatus, MessageError};
 use torium_runtime::aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
-use torium_runtime::{BatchOutcome, fifo_batch_response};
-use torium_store::{DeliveryKey, DeliveryOutcome, Store, StoreError, UserEffect};
+use torium_runtime::{BatchOutcome, body_of, fifo_batch_response};
+use torium_store::{DeliveryKey, DeliveryLog, DeliveryOutcome, Store, StoreError, UserEffect};
+
+#[cfg(feature = "push")]
+mod push;
+#[cfg(feature = "push")]
+pub use push::{PushPublisher, SnsPushPublisher};
 
 /// Why a provider did not accept a message.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -67,7 +72,7 @@ enum Unreadable {
 }
 
 fn read(record: &SqsMessage, channel: Channel) -> Result<Delivery, Unreadable> {
-    let body = record.body.as_deref().filter(|b| !b.trim().is_empty()).ok_or(Unreadable::EmptyBody)?;
+    let body = body_of(record).ok_or(Unreadable::EmptyBody)?;
     let delivery = Delivery::parse(body)?;
     if delivery.channel() != channel {
         return Err(Unreadable::WrongChannel { found: delivery.channel(), expected: channel });
@@ -76,7 +81,7 @@ fn read(record: &SqsMessage, channel: Channel) -> Result<Delivery, Unreadable> {
 }
 
 fn key(delivery: &Delivery) -> DeliveryKey {
-    DeliveryKey { reminder_id: delivery.reminder_id, user_id: delivery.user_id }
+    DeliveryKey { item_id: delivery.reminder_id.0, user_id: delivery.user_id }
 }
 
 /// Runs the flow on one SQS batch.
@@ -118,13 +123,14 @@ pub async fn deliver(
     }
 
     let claims: Vec<_> = deliveries.iter().map(|d| (key(d), channel)).collect();
-    let claimed: HashMap<DeliveryKey, DeliveryStatus> = match store.claim_deliveries(&claims).await {
-        Ok(rows) => rows.into_iter().collect(),
-        Err(error) => {
-            tracing::error!(%error, "claiming the delivery log failed; the whole batch is retried");
-            return (BatchSummary { returned_for_retry: records.len(), ..summary }, BatchOutcome::FailedAt(0));
-        }
-    };
+    let claimed: HashMap<DeliveryKey, DeliveryStatus> =
+        match store.claim_deliveries(DeliveryLog::Reminders, &claims).await {
+            Ok(rows) => rows.into_iter().collect(),
+            Err(error) => {
+                tracing::error!(%error, "claiming the delivery log failed; the whole batch is retried");
+                return (BatchSummary { returned_for_retry: records.len(), ..summary }, BatchOutcome::FailedAt(0));
+            }
+        };
 
     let mut outcomes: Vec<(DeliveryKey, DeliveryOutcome)> = Vec::new();
     let mut handled: HashSet<DeliveryKey> = HashSet::new();
@@ -174,7 +180,7 @@ pub async fn deliver(
         }
     }
 
-    if let Err(error) = record_with_retries(store, &outcomes).await {
+    if let Err(error) = record_with_retries(store, DeliveryLog::Reminders, &outcomes).await {
         // The sends happened but are not logged: SQS redelivers the batch
         // and the people may get a second copy (at least once).
         tracing::error!(%error, "recording delivery outcomes failed; the whole batch is retried");
@@ -191,10 +197,14 @@ pub async fn deliver(
 
 /// A failed write of outcomes means resending what was sent, so it is
 /// worth two quick retries.
-async fn record_with_retries(store: &Store, outcomes: &[(DeliveryKey, DeliveryOutcome)]) -> Result<(), StoreError> {
+pub async fn record_with_retries(
+    store: &Store,
+    log: DeliveryLog,
+    outcomes: &[(DeliveryKey, DeliveryOutcome)],
+) -> Result<(), StoreError> {
     let mut attempt = 0;
     loop {
-        match store.record_delivery_outcomes(outcomes).await {
+        match store.record_delivery_outcomes(log, outcomes).await {
             Err(error) if error.is_retryable() && attempt < 2 => {
                 attempt += 1;
                 tokio::time::sleep(Duration::from_millis(200 * attempt)).await;

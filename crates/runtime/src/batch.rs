@@ -15,6 +15,11 @@ pub enum BatchOutcome {
     FailedAt(usize),
 }
 
+/// A record's body, `None` when it is missing or blank.
+pub fn body_of(record: &SqsMessage) -> Option<&str> {
+    record.body.as_deref().filter(|body| !body.trim().is_empty())
+}
+
 /// The response for a batch whose leading records are done.
 pub fn fifo_batch_response(records: &[SqsMessage], outcome: BatchOutcome) -> SqsBatchResponse {
     let mut response = SqsBatchResponse::default();

@@ -1,16 +1,10 @@
 use cognito_pre_signup::handle_pre_signup;
-use torium_aws::{SecretsManager, load_sdk_config};
 use torium_runtime::lambda_runtime::{self, LambdaEvent, service_fn};
-use torium_runtime::{Env, database_pool, init_tracing, warm_up};
-use torium_store::Store;
+use torium_runtime::{ColdStart, cold_start};
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    init_tracing();
-    let env = Env::from_process();
-    let sdk = load_sdk_config().await;
-    let store = Store::new(database_pool(&env, &SecretsManager::new(&sdk)).await?);
-    warm_up(store.pool()).await;
+    let ColdStart { store, .. } = cold_start().await?;
     let store = &store;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<serde_json::Value>| async move {
         handle_pre_signup(store, event.payload, chrono::Utc::now()).await

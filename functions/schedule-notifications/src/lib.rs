@@ -20,7 +20,7 @@ use torium_domain::{
     reminder_email, reminder_push, reminder_text, route, sns_push_message,
 };
 use torium_runtime::aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
-use torium_runtime::{ConfigError, Env, process_fifo_batch};
+use torium_runtime::{ConfigError, Env, body_of, process_fifo_batch};
 use torium_store::{Store, StoreError};
 
 /// The three channel queues, from the environment the template sets.
@@ -88,7 +88,7 @@ pub async fn fan_out_record(
     config: &FanOutConfig,
     record: &SqsMessage,
 ) -> Result<FanOutSummary, FanOutError> {
-    let body = record.body.as_deref().filter(|b| !b.trim().is_empty()).ok_or(FanOutError::EmptyBody)?;
+    let body = body_of(record).ok_or(FanOutError::EmptyBody)?;
     fan_out(store, queue, config, ReminderDue::parse(body)?).await
 }
 

@@ -1,16 +1,38 @@
-//! The delivery log of the three senders (`event_reminders_logs`): one
-//! statement claims a whole batch, one records every outcome of it, so a
-//! ten-message batch costs the same round trips as one.
+//! The delivery logs: `event_reminders_logs` (one row per member reminded
+//! of a firing) and `events_comments_logs` (one row per member pushed about
+//! a comment), both unique on (item, user). One statement claims a whole
+//! batch, one records every outcome of it, so ten deliveries cost the same
+//! round trips as one.
 
 use super::parse_column;
 use crate::{Store, StoreError};
 use chrono::{DateTime, Utc};
-use torium_domain::{Channel, DeliveryStatus, ReminderId, UserId};
+use torium_domain::{Channel, DeliveryStatus, UserId};
 
-/// The (reminder, user) key of a delivery log row.
+/// Which delivery log a statement works on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeliveryLog {
+    /// `event_reminders_logs`, keyed by `event_reminders.id`.
+    Reminders,
+    /// `events_comments_logs`, keyed by `events_comments.id`.
+    Comments,
+}
+
+impl DeliveryLog {
+    /// (log table, its item column, the item's table): fixed names, never input.
+    fn names(self) -> (&'static str, &'static str, &'static str) {
+        match self {
+            DeliveryLog::Reminders => ("event_reminders_logs", "reminder_id", "event_reminders"),
+            DeliveryLog::Comments => ("events_comments_logs", "comment_id", "events_comments"),
+        }
+    }
+}
+
+/// The (item, user) key of a delivery log row: the item is a reminder
+/// firing or a comment, as the [`DeliveryLog`] says.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct DeliveryKey {
-    pub reminder_id: ReminderId,
+    pub item_id: i64,
     pub user_id: UserId,
 }
 
@@ -37,30 +59,30 @@ impl Store {
     /// Keys whose reminder or user does not exist are left out.
     pub async fn claim_deliveries(
         &self,
+        log: DeliveryLog,
         claims: &[(DeliveryKey, Channel)],
     ) -> Result<Vec<(DeliveryKey, DeliveryStatus)>, StoreError> {
         if claims.is_empty() {
             return Ok(Vec::new());
         }
-        let reminders: Vec<i64> = claims.iter().map(|(k, _)| k.reminder_id.0).collect();
+        let (table, item, items) = log.names();
+        let item_ids: Vec<i64> = claims.iter().map(|(k, _)| k.item_id).collect();
         let users: Vec<i64> = claims.iter().map(|(k, _)| k.user_id.0).collect();
         let channels: Vec<&str> = claims.iter().map(|(_, c)| c.as_str()).collect();
         let client = self.pool.get().await?;
-        let rows = client
-            .query(
-                "INSERT INTO event_reminders_logs (reminder_id, user_id, channel) \
-                 SELECT DISTINCT ON (c.reminder_id, c.user_id) c.reminder_id, c.user_id, c.channel::delivery_channel \
-                 FROM unnest($1::bigint[], $2::bigint[], $3::text[]) AS c(reminder_id, user_id, channel) \
-                 JOIN event_reminders r ON r.id = c.reminder_id \
-                 JOIN users u ON u.id = c.user_id \
-                 ON CONFLICT (reminder_id, user_id) DO UPDATE SET status = event_reminders_logs.status \
-                 RETURNING reminder_id, user_id, status::text",
-                &[&reminders, &users, &channels],
-            )
-            .await?;
+        let sql = format!(
+            "INSERT INTO {table} ({item}, user_id, channel) \
+             SELECT DISTINCT ON (c.item_id, c.user_id) c.item_id, c.user_id, c.channel::delivery_channel \
+             FROM unnest($1::bigint[], $2::bigint[], $3::text[]) AS c(item_id, user_id, channel) \
+             JOIN {items} i ON i.id = c.item_id \
+             JOIN users u ON u.id = c.user_id \
+             ON CONFLICT ({item}, user_id) DO UPDATE SET status = {table}.status \
+             RETURNING {item}, user_id, status::text"
+        );
+        let rows = client.query(&sql, &[&item_ids, &users, &channels]).await?;
         rows.iter()
             .map(|r| {
-                let key = DeliveryKey { reminder_id: ReminderId(r.get(0)), user_id: UserId(r.get(1)) };
+                let key = DeliveryKey { item_id: r.get(0), user_id: UserId(r.get(1)) };
                 Ok((key, parse_column(r.get(2))?))
             })
             .collect()
@@ -70,12 +92,14 @@ impl Store {
     /// providers said about users' addresses, in one statement.
     pub async fn record_delivery_outcomes(
         &self,
+        log: DeliveryLog,
         outcomes: &[(DeliveryKey, DeliveryOutcome)],
     ) -> Result<(), StoreError> {
         if outcomes.is_empty() {
             return Ok(());
         }
-        let mut reminders = Vec::new();
+        let (table, item, _) = log.names();
+        let mut items = Vec::new();
         let mut users = Vec::new();
         let mut statuses = Vec::new();
         let mut message_ids: Vec<Option<&str>> = Vec::new();
@@ -84,7 +108,7 @@ impl Store {
         let mut opted_out: Vec<bool> = Vec::new();
         let mut gone_endpoints: Vec<Option<&str>> = Vec::new();
         for (key, outcome) in outcomes {
-            reminders.push(key.reminder_id.0);
+            items.push(key.item_id);
             users.push(key.user_id.0);
             match outcome {
                 DeliveryOutcome::Sent { provider_message_id, at } => {
@@ -109,29 +133,44 @@ impl Store {
             }
         }
         let client = self.pool.get().await?;
+        let sql = format!(
+            "WITH outcome AS ( \
+                 SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::text[], $5::text[], \
+                                      $6::timestamptz[], $7::boolean[], $8::text[]) \
+                     AS o(item_id, user_id, status, message_id, error, sent_at, opted_out, gone_endpoint) \
+             ), logged AS ( \
+                 UPDATE {table} l SET \
+                     status = o.status::delivery_status, \
+                     provider_message_id = coalesce(o.message_id, l.provider_message_id), \
+                     last_error = o.error, \
+                     sent_at = coalesce(o.sent_at, l.sent_at), \
+                     attempts = l.attempts + 1, \
+                     updated_at = now() \
+                 FROM outcome o \
+                 WHERE l.{item} = o.item_id AND l.user_id = o.user_id AND l.status <> 'sent' \
+             ), opted_out AS ( \
+                 UPDATE users SET sms_opted_out = true, sms_opted_out_at = now(), updated_at = now() \
+                 WHERE id IN (SELECT user_id FROM outcome WHERE opted_out) AND NOT sms_opted_out \
+             ) \
+             UPDATE users u SET device_arn = NULL, updated_at = now() \
+             FROM outcome o WHERE u.id = o.user_id AND u.device_arn = o.gone_endpoint"
+        );
+        client
+            .execute(&sql, &[&items, &users, &statuses, &message_ids, &errors, &sent_at, &opted_out, &gone_endpoints])
+            .await?;
+        Ok(())
+    }
+}
+
+impl Store {
+    /// Forgets a push endpoint SNS reported dead (only if the user still has
+    /// that one), so later pushes are not sent to nowhere.
+    pub async fn forget_push_endpoint(&self, user_id: UserId, endpoint_arn: &str) -> Result<(), StoreError> {
+        let client = self.pool.get().await?;
         client
             .execute(
-                "WITH outcome AS ( \
-                     SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::text[], $5::text[], \
-                                          $6::timestamptz[], $7::boolean[], $8::text[]) \
-                         AS o(reminder_id, user_id, status, message_id, error, sent_at, opted_out, gone_endpoint) \
-                 ), logged AS ( \
-                     UPDATE event_reminders_logs l SET \
-                         status = o.status::delivery_status, \
-                         provider_message_id = coalesce(o.message_id, l.provider_message_id), \
-                         last_error = o.error, \
-                         sent_at = coalesce(o.sent_at, l.sent_at), \
-                         attempts = l.attempts + 1, \
-                         updated_at = now() \
-                     FROM outcome o \
-                     WHERE l.reminder_id = o.reminder_id AND l.user_id = o.user_id AND l.status <> 'sent' \
-                 ), opted_out AS ( \
-                     UPDATE users SET sms_opted_out = true, sms_opted_out_at = now(), updated_at = now() \
-                     WHERE id IN (SELECT user_id FROM outcome WHERE opted_out) AND NOT sms_opted_out \
-                 ) \
-                 UPDATE users u SET device_arn = NULL, updated_at = now() \
-                 FROM outcome o WHERE u.id = o.user_id AND u.device_arn = o.gone_endpoint",
-                &[&reminders, &users, &statuses, &message_ids, &errors, &sent_at, &opted_out, &gone_endpoints],
+                "UPDATE users SET device_arn = NULL, updated_at = now() WHERE id = $1 AND device_arn = $2",
+                &[&user_id.0, &endpoint_arn],
             )
             .await?;
         Ok(())

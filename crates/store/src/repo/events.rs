@@ -65,3 +65,45 @@ impl Store {
             .collect()
     }
 }
+
+/// What pushing one comment needs: the event's name, the author's address
+/// and every other member with a push endpoint.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CommentAudience {
+    pub event_name: String,
+    pub author_email: Option<String>,
+    /// (member, endpoint ARN), the author excluded.
+    pub receivers: Vec<(UserId, String)>,
+}
+
+impl Store {
+    /// `None` when the event is gone. Two statements whatever the member count.
+    pub async fn comment_audience(
+        &self,
+        event_id: EventId,
+        author_id: UserId,
+    ) -> Result<Option<CommentAudience>, StoreError> {
+        let client = self.pool.get().await?;
+        let Some(event) = client
+            .query_opt(
+                "SELECT e.name, (SELECT email FROM users WHERE id = $2) FROM events e WHERE e.id = $1",
+                &[&event_id.0, &author_id.0],
+            )
+            .await?
+        else {
+            return Ok(None);
+        };
+        let receivers = client
+            .query(
+                "SELECT u.id, u.device_arn FROM events_users eu JOIN users u ON u.id = eu.user_id \
+                 WHERE eu.event_id = $1 AND u.id <> $2 AND u.device_arn IS NOT NULL AND u.device_arn <> '' \
+                 ORDER BY u.id",
+                &[&event_id.0, &author_id.0],
+            )
+            .await?
+            .iter()
+            .map(|r| (UserId(r.get(0)), r.get(1)))
+            .collect();
+        Ok(Some(CommentAudience { event_name: event.get(0), author_email: event.get(1), receivers }))
+    }
+}

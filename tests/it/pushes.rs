@@ -1,0 +1,338 @@
+//! send-group-invitation and schedule-comment-push on real PostgreSQL and
+//! moto's SNS: the pushes moto recorded, and the log rows.
+
+use crate::fixtures::{self, at};
+use schedule_comment_push::{CommentPushSummary, push_comment};
+use send_group_invitation::{InvitationOutcome, push_invitation};
+use std::sync::atomic::{AtomicBool, Ordering};
+use torium_aws::Sns;
+use torium_delivery::{PushPublisher, SendFailure, SnsPushPublisher};
+use torium_domain::{CommentPosted, GroupInvitation, InvitationStatus};
+use torium_runtime::aws_lambda_events::event::sqs::SqsEvent;
+use torium_store::PooledClient;
+use torium_tests::TestDatabase;
+use torium_tests::moto::{self, PushDevices, ReceivedMessage, pushes_to, sqs_event};
+
+struct Devices {
+    devices: PushDevices,
+    publisher: SnsPushPublisher,
+}
+
+async fn devices() -> Devices {
+    Devices {
+        devices: PushDevices::new().await,
+        publisher: SnsPushPublisher { sns: Sns::new(&moto::sdk_config().await) },
+    }
+}
+
+impl Devices {
+    async fn endpoint(&self, enabled: bool) -> String {
+        self.devices.endpoint(enabled).await
+    }
+}
+
+/// The FCM v1 message inside a push moto recorded.
+fn fcm(push: &serde_json::Value) -> serde_json::Value {
+    let gcm: serde_json::Value = serde_json::from_str(push["GCM"].as_str().expect("GCM key")).unwrap();
+    gcm["fcmV1Message"]["message"].clone()
+}
+
+fn legacy_body(fields: &[(&str, String)]) -> String {
+    let map: serde_json::Map<String, serde_json::Value> = fields
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), serde_json::json!({"DataType": "String", "StringValue": v})))
+        .collect();
+    serde_json::Value::Object(map).to_string()
+}
+
+fn batch(bodies: &[String]) -> SqsEvent {
+    let messages: Vec<ReceivedMessage> = bodies
+        .iter()
+        .enumerate()
+        .map(|(i, body)| ReceivedMessage {
+            message_id: format!("m{i}"),
+            body: body.clone(),
+            group_id: "g".into(),
+            deduplication_id: format!("d{i}"),
+        })
+        .collect();
+    sqs_event(&messages)
+}
+
+async fn invitation(c: &PooledClient, group: i64, user: i64, status: &str) -> i64 {
+    c.query_one(
+        "INSERT INTO group_invitation_logs (group_id, user_id, status) VALUES ($1, $2, $3::text::invitation_status) RETURNING id",
+        &[&group, &user, &status],
+    )
+    .await
+    .unwrap()
+    .get(0)
+}
+
+fn invitation_body(id: i64, user: i64, group: i64) -> String {
+    legacy_body(&[
+        ("group_invitation_logs_id", id.to_string()),
+        ("user_id", user.to_string()),
+        ("group_id", group.to_string()),
+    ])
+}
+
+async fn invitation_status(c: &PooledClient, id: i64) -> (String, bool) {
+    let r = c
+        .query_one("SELECT status::text, sent_at IS NOT NULL FROM group_invitation_logs WHERE id = $1", &[&id])
+        .await
+        .unwrap();
+    (r.get(0), r.get(1))
+}
+
+#[tokio::test]
+async fn an_invitation_is_pushed_once_from_the_group_admin_and_marked_sent() {
+    let db = TestDatabase::migrated().await;
+    let d = devices().await;
+    let c = db.client().await;
+    let group = fixtures::group(&c, "Climbing").await;
+    let admin = fixtures::user(&c, "admin@example.com").await;
+    fixtures::member(&c, group, admin, "admin", at("2026-01-01T00:00:00Z")).await;
+    let endpoint = d.endpoint(true).await;
+    let invited = fixtures::user_with_contact(&c, "new@example.com", None, Some("PUSH"), Some(&endpoint), None).await;
+    let id = invitation(&c, group, invited, "pending").await;
+
+    let body = invitation_body(id, invited, group);
+    let response = send_group_invitation::handle_batch(&db.store, &d.publisher, &batch(&[body.clone()])).await;
+    assert!(response.batch_item_failures.is_empty());
+    let pushes = pushes_to(&endpoint);
+    assert_eq!(pushes.len(), 1);
+    let message = fcm(&pushes[0]);
+    assert_eq!(message["notification"]["title"], "Climbing - Group invitation");
+    assert_eq!(message["notification"]["body"], "From admin@example.com");
+    assert_eq!(message["data"]["event"], "group_invitation");
+    assert_eq!(invitation_status(&c, id).await, ("sent".into(), true));
+
+    // Redelivered: not pushed again.
+    let response = send_group_invitation::handle_batch(&db.store, &d.publisher, &batch(&[body])).await;
+    assert!(response.batch_item_failures.is_empty());
+    assert_eq!(pushes_to(&endpoint).len(), 1);
+}
+
+#[tokio::test]
+async fn answered_invitations_missing_devices_and_gone_rows_push_nothing() {
+    let db = TestDatabase::migrated().await;
+    let d = devices().await;
+    let c = db.client().await;
+    let group = fixtures::group(&c, "G").await;
+    let endpoint = d.endpoint(true).await;
+    let user = fixtures::user_with_contact(&c, "u@example.com", None, Some("PUSH"), Some(&endpoint), None).await;
+    let now = at("2026-11-24T10:00:00Z");
+    for status in ["confirmed", "rejected", "sent"] {
+        let id = invitation(&c, group, user, status).await;
+        let message = GroupInvitation::parse(&invitation_body(id, user, group)).unwrap();
+        let outcome = push_invitation(&db.store, &d.publisher, &message, now).await.unwrap();
+        assert_eq!(outcome, InvitationOutcome::AlreadyHandled(status.parse::<InvitationStatus>().unwrap()));
+    }
+    assert!(pushes_to(&endpoint).is_empty());
+
+    let no_device = fixtures::user(&c, "nodevice@example.com").await;
+    let id = invitation(&c, group, no_device, "pending").await;
+    let message = GroupInvitation::parse(&invitation_body(id, no_device, group)).unwrap();
+    assert_eq!(push_invitation(&db.store, &d.publisher, &message, now).await.unwrap(), InvitationOutcome::NoDevice);
+    assert_eq!(invitation_status(&c, id).await, ("pending".into(), false), "it stays visible in the app");
+
+    let dead = d.endpoint(false).await;
+    let dead_user = fixtures::user_with_contact(&c, "dead@example.com", None, Some("PUSH"), Some(&dead), None).await;
+    let id = invitation(&c, group, dead_user, "pending").await;
+    let message = GroupInvitation::parse(&invitation_body(id, dead_user, group)).unwrap();
+    assert_eq!(push_invitation(&db.store, &d.publisher, &message, now).await.unwrap(), InvitationOutcome::NoDevice);
+    let device: Option<String> =
+        c.query_one("SELECT device_arn FROM users WHERE id = $1", &[&dead_user]).await.unwrap().get(0);
+    assert_eq!(device, None, "the dead endpoint is forgotten");
+    assert_eq!(invitation_status(&c, id).await.0, "pending");
+
+    // The group is deleted (its invitations with it): acknowledged.
+    let gone = invitation(&c, group, user, "pending").await;
+    c.execute("DELETE FROM groups WHERE id = $1", &[&group]).await.unwrap();
+    let bodies = [invitation_body(gone, user, group), "not json".to_owned(), invitation_body(gone, user, group)];
+    let response = send_group_invitation::handle_batch(&db.store, &d.publisher, &batch(&bodies)).await;
+    let failed: Vec<&str> = response.batch_item_failures.iter().map(|f| f.item_identifier.as_str()).collect();
+    assert_eq!(failed, ["m1", "m2"], "only the malformed message and the ones after it fail");
+    assert!(pushes_to(&endpoint).is_empty());
+}
+
+struct CommentScene {
+    event: i64,
+    author: i64,
+    author_endpoint: String,
+    receivers: Vec<(i64, String)>,
+}
+
+async fn comment_scene(db: &TestDatabase, d: &Devices, members: usize, disabled: &[usize]) -> CommentScene {
+    let c = db.client().await;
+    let group = fixtures::group(&c, "G").await;
+    let event = fixtures::event(&c, group, "Wigilia 🎄", at("2026-12-24T17:00:00Z"), None).await;
+    let author_endpoint = d.endpoint(true).await;
+    let author =
+        fixtures::user_with_contact(&c, "author@example.com", None, Some("PUSH"), Some(&author_endpoint), None).await;
+    fixtures::attendee(&c, event, author).await;
+    let mut receivers = Vec::new();
+    for i in 0..members {
+        let endpoint = d.endpoint(!disabled.contains(&i)).await;
+        let user =
+            fixtures::user_with_contact(&c, &format!("m{i}@example.com"), None, None, Some(&endpoint), None).await;
+        fixtures::attendee(&c, event, user).await;
+        receivers.push((user, endpoint));
+    }
+    let without_device = fixtures::user(&c, "nodevice@example.com").await;
+    fixtures::attendee(&c, event, without_device).await;
+    CommentScene { event, author, author_endpoint, receivers }
+}
+
+async fn comment_on(db: &TestDatabase, scene: &CommentScene, text: &str) -> CommentPosted {
+    let id: i64 = db
+        .client()
+        .await
+        .query_one(
+            "INSERT INTO events_comments (event_id, user_id, comment) VALUES ($1, $2, $3) RETURNING id",
+            &[&scene.event, &scene.author, &text],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    let body = legacy_body(&[
+        ("events_comments_id", id.to_string()),
+        ("event_id", scene.event.to_string()),
+        ("event_timestamp", "2026-11-24 10:00:00".into()),
+        ("user_id", scene.author.to_string()),
+        ("comment", text.to_owned()),
+    ]);
+    CommentPosted::parse(&body).unwrap()
+}
+
+#[tokio::test]
+async fn a_comment_is_pushed_once_to_every_other_member_with_a_device() {
+    let db = TestDatabase::migrated().await;
+    let d = devices().await;
+    let scene = comment_scene(&db, &d, 3, &[]).await;
+    let text = "Zażółć gęślą jaźń! Kto przynosi pierogi? 🥟🎅 ".repeat(4);
+    let comment = comment_on(&db, &scene, &text).await;
+
+    let summary = push_comment(&db.store, &d.publisher, &comment).await.unwrap();
+    assert_eq!(summary, CommentPushSummary { receivers: 3, pushed: 3, already_pushed: 0, refused: 0 });
+    assert!(pushes_to(&scene.author_endpoint).is_empty(), "never to the author");
+    let expected_body = format!("author@example.com: {}...", text.chars().take(100).collect::<String>());
+    for (_, endpoint) in &scene.receivers {
+        let pushes = pushes_to(endpoint);
+        assert_eq!(pushes.len(), 1);
+        let message = fcm(&pushes[0]);
+        assert_eq!(message["notification"]["title"], "New comment: Wigilia 🎄");
+        assert_eq!(message["notification"]["body"], expected_body.as_str(), "cut on a character boundary");
+        assert_eq!(message["data"]["event_id"], scene.event.to_string());
+    }
+
+    // Redelivered: nobody is pushed twice.
+    let again = push_comment(&db.store, &d.publisher, &comment).await.unwrap();
+    assert_eq!(again, CommentPushSummary { receivers: 3, pushed: 0, already_pushed: 3, refused: 0 });
+    assert!(scene.receivers.iter().all(|(_, e)| pushes_to(e).len() == 1));
+    let rows: i64 = db
+        .client()
+        .await
+        .query_one("SELECT count(*) FROM events_comments_logs WHERE status = 'sent'", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(rows, 3);
+}
+
+/// The real publisher, failing transiently once for one endpoint.
+struct FlakyOnce<'a> {
+    inner: &'a SnsPushPublisher,
+    endpoint: String,
+    failed: AtomicBool,
+}
+
+impl PushPublisher for FlakyOnce<'_> {
+    async fn publish(&self, endpoint_arn: &str, message_json: &str) -> Result<String, SendFailure> {
+        if endpoint_arn == self.endpoint && !self.failed.swap(true, Ordering::SeqCst) {
+            return Err(SendFailure::Transient("InternalError (injected)".into()));
+        }
+        self.inner.publish(endpoint_arn, message_json).await
+    }
+}
+
+#[tokio::test]
+async fn a_dead_endpoint_does_not_stop_the_others_and_a_transient_failure_retries_only_its_receiver() {
+    let db = TestDatabase::migrated().await;
+    let d = devices().await;
+    let scene = comment_scene(&db, &d, 4, &[1]).await;
+    let comment = comment_on(&db, &scene, "See you at 6").await;
+    let flaky =
+        FlakyOnce { inner: &d.publisher, endpoint: scene.receivers[3].1.clone(), failed: AtomicBool::new(false) };
+
+    let body = legacy_body(&[
+        ("events_comments_id", comment.comment_id.0.to_string()),
+        ("event_id", scene.event.to_string()),
+        ("event_timestamp", "2026-11-24 10:00:00".into()),
+        ("user_id", scene.author.to_string()),
+        ("comment", comment.comment.clone()),
+    ]);
+    let response = schedule_comment_push::handle_batch(&db.store, &flaky, &batch(&[body.clone()])).await;
+    assert_eq!(response.batch_item_failures.len(), 1, "the transient failure returns the message");
+    let counts: Vec<usize> = scene.receivers.iter().map(|(_, e)| pushes_to(e).len()).collect();
+    assert_eq!(counts, [1, 0, 1, 0]);
+    let device: Option<String> = db
+        .client()
+        .await
+        .query_one("SELECT device_arn FROM users WHERE id = $1", &[&scene.receivers[1].0])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(device, None, "the disabled endpoint is forgotten");
+
+    let response = schedule_comment_push::handle_batch(&db.store, &flaky, &batch(&[body])).await;
+    assert!(response.batch_item_failures.is_empty());
+    let counts: Vec<usize> = scene.receivers.iter().map(|(_, e)| pushes_to(e).len()).collect();
+    assert_eq!(counts, [1, 0, 1, 1], "only the receiver not yet pushed was retried");
+}
+
+#[tokio::test]
+async fn a_500_member_event_pushes_each_other_member_once() {
+    let db = TestDatabase::migrated().await;
+    let d = devices().await;
+    let c = db.client().await;
+    let group = fixtures::group(&c, "Big").await;
+    let event = fixtures::event(&c, group, "Town hall", at("2026-12-24T17:00:00Z"), None).await;
+    // One shared endpoint keeps moto's set-up quick; the log rows are per member.
+    let endpoint = d.endpoint(true).await;
+    c.execute(
+        "WITH u AS (INSERT INTO users (cognito_user_id, email, device_arn) \
+             SELECT 'm-' || n, 'member' || n || '@example.com', $2 FROM generate_series(1, 500) n RETURNING id) \
+         INSERT INTO events_users (event_id, user_id) SELECT $1, id FROM u",
+        &[&event, &endpoint],
+    )
+    .await
+    .unwrap();
+    let author: i64 =
+        c.query_one("SELECT min(user_id) FROM events_users WHERE event_id = $1", &[&event]).await.unwrap().get(0);
+    let scene = CommentScene { event, author, author_endpoint: endpoint.clone(), receivers: Vec::new() };
+    let comment = comment_on(&db, &scene, "Agenda attached").await;
+
+    let summary = push_comment(&db.store, &d.publisher, &comment).await.unwrap();
+    assert_eq!(summary, CommentPushSummary { receivers: 499, pushed: 499, already_pushed: 0, refused: 0 });
+    assert_eq!(pushes_to(&endpoint).len(), 499, "moto recorded one push per other member");
+    let again = push_comment(&db.store, &d.publisher, &comment).await.unwrap();
+    assert_eq!(again.pushed, 0);
+    assert_eq!(pushes_to(&endpoint).len(), 499);
+}
+
+#[test]
+fn the_sample_events_are_what_the_handlers_read() {
+    for (file, check) in [
+        (include_str!("../../events/send-group-invitation.json"), "invitation"),
+        (include_str!("../../events/schedule-comment-push.json"), "comment"),
+    ] {
+        let event: SqsEvent = serde_json::from_str(file).unwrap();
+        let body = event.records[0].body.as_deref().unwrap();
+        match check {
+            "invitation" => assert_eq!(GroupInvitation::parse(body).unwrap().invitation_id.0, 1),
+            _ => assert_eq!(CommentPosted::parse(body).unwrap().comment, "Kto przynosi pierogi? 🥟"),
+        }
+    }
+}
