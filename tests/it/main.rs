@@ -1,6 +1,7 @@
 //! Integration tests of the foundation, on real PostgreSQL and moto.
 //! One test binary (modules below) keeps link time down.
 
+mod alerts;
 mod cognito;
 mod database_settings;
 mod delivery;
@@ -11,4 +12,3 @@ mod repository;
 mod scheduling;
 mod schema;
 mod sqs;
-mod template;

@@ -98,7 +98,8 @@ async fn an_invitation_is_pushed_once_from_the_group_admin_and_marked_sent() {
     let id = invitation(&c, group, invited, "pending").await;
 
     let body = invitation_body(id, invited, group);
-    let response = send_group_invitation::handle_batch(&db.store, &d.publisher, &batch(&[body.clone()])).await;
+    let response =
+        send_group_invitation::handle_batch(&db.store, &d.publisher, &batch(std::slice::from_ref(&body))).await;
     assert!(response.batch_item_failures.is_empty());
     let pushes = pushes_to(&endpoint);
     assert_eq!(pushes.len(), 1);
@@ -273,7 +274,7 @@ async fn a_dead_endpoint_does_not_stop_the_others_and_a_transient_failure_retrie
         ("user_id", scene.author.to_string()),
         ("comment", comment.comment.clone()),
     ]);
-    let response = schedule_comment_push::handle_batch(&db.store, &flaky, &batch(&[body.clone()])).await;
+    let response = schedule_comment_push::handle_batch(&db.store, &flaky, &batch(std::slice::from_ref(&body))).await;
     assert_eq!(response.batch_item_failures.len(), 1, "the transient failure returns the message");
     let counts: Vec<usize> = scene.receivers.iter().map(|(_, e)| pushes_to(e).len()).collect();
     assert_eq!(counts, [1, 0, 1, 0]);

@@ -5,6 +5,7 @@
 //! of passing without having tested anything.
 
 pub mod moto;
+pub mod webhook;
 
 use std::sync::atomic::{AtomicU32, Ordering};
 use tokio_postgres::NoTls;

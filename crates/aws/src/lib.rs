@@ -8,6 +8,8 @@
 #[cfg(feature = "cognito")]
 mod cognito;
 mod error;
+#[cfg(feature = "logs")]
+mod logs;
 #[cfg(feature = "sqs")]
 mod queue;
 mod secrets;
@@ -20,6 +22,8 @@ pub use aws_config::SdkConfig;
 #[cfg(feature = "cognito")]
 pub use cognito::{CognitoUserAttributes, USER_ID_ATTRIBUTE, UserAttributes};
 pub use error::{AwsError, FailureKind, classify};
+#[cfg(feature = "logs")]
+pub use logs::{CloudWatchLogs, LogLine};
 #[cfg(feature = "sqs")]
 pub use queue::{MAX_BATCH_SIZE, MessageQueue, OutgoingMessage, SqsQueue};
 #[cfg(feature = "secrets")]

@@ -44,6 +44,25 @@ impl SqsQueue {
     pub fn client(&self) -> &aws_sdk_sqs::Client {
         &self.client
     }
+
+    /// Messages waiting in the queue, visible or in flight (approximate, as
+    /// SQS counts them).
+    pub async fn depth(&self, queue_url: &str) -> Result<i64, AwsError> {
+        use aws_sdk_sqs::types::QueueAttributeName as Attr;
+        let output = self
+            .client
+            .get_queue_attributes()
+            .queue_url(queue_url)
+            .attribute_names(Attr::ApproximateNumberOfMessages)
+            .attribute_names(Attr::ApproximateNumberOfMessagesNotVisible)
+            .send()
+            .await
+            .map_err(|e| classify("GetQueueAttributes", &e))?;
+        let count = |name: Attr| {
+            output.attributes().and_then(|a| a.get(&name)).and_then(|v| v.parse::<i64>().ok()).unwrap_or(0)
+        };
+        Ok(count(Attr::ApproximateNumberOfMessages) + count(Attr::ApproximateNumberOfMessagesNotVisible))
+    }
 }
 
 impl MessageQueue for SqsQueue {

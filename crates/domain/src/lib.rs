@@ -2,6 +2,7 @@
 //! and the vocabulary the rest of the suite shares. Pure: no I/O, so every
 //! rule here is unit-tested without a database or AWS.
 
+mod alerts;
 mod messages;
 mod model;
 mod money;
@@ -10,6 +11,7 @@ mod schedule;
 mod signup;
 mod texts;
 
+pub use alerts::{AlertPlan, Finding, Notice, OpenCondition, Severity, WebhookFormat, plan_alerts, webhook_payload};
 pub use messages::{
     CommentPosted, Delivery, DeliveryContent, GroupInvitation, MessageError, ReminderDue, parse_attribute_body,
 };

@@ -14,6 +14,7 @@ mod tls;
 pub use error::{StoreError, TransactionError};
 pub use migrate::{SchemaVersion, latest_embedded_version, migrate, migrations_fingerprint, schema_version};
 pub use pool::{PooledClient, Store, connect_pool};
+pub use repo::alerts::{AlertStateUpdate, FailedDeliveries};
 pub use repo::delivery::{DeliveryKey, DeliveryLog, DeliveryOutcome, UserEffect};
 pub use repo::events::CommentAudience;
 pub use repo::groups::InvitationToPush;

@@ -1,5 +1,6 @@
 //! Typed repository functions, one module per part of the model.
 
+pub(crate) mod alerts;
 pub(crate) mod delivery;
 pub(crate) mod events;
 pub(crate) mod groups;

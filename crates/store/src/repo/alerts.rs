@@ -1,0 +1,145 @@
+//! What the alerts function reads (failed deliveries, skipped firings, the
+//! scheduler's last run) and its own state (open conditions, its runs).
+
+use crate::{Store, StoreError, TransactionError};
+use chrono::{DateTime, Utc};
+use std::future::Future;
+use torium_domain::{Finding, OpenCondition};
+
+/// Failed deliveries of one channel and kind of error.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FailedDeliveries {
+    /// `reminders` or `comments`.
+    pub log: String,
+    pub channel: String,
+    /// The provider's error code, or the start of the error text.
+    pub error_kind: String,
+    pub count: i64,
+}
+
+/// How an alerts run changes its state, applied only with its post.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct AlertStateUpdate {
+    /// Every condition seen now (opened if new, kept open otherwise).
+    pub seen: Vec<Finding>,
+    /// Conditions whose notice this run posted.
+    pub posted: Vec<String>,
+    /// Conditions that cleared.
+    pub resolved: Vec<String>,
+}
+
+impl Store {
+    /// Failed delivery rows last touched in `(since, until]`, by log,
+    /// channel and kind of error.
+    pub async fn failed_deliveries(
+        &self,
+        since: DateTime<Utc>,
+        until: DateTime<Utc>,
+    ) -> Result<Vec<FailedDeliveries>, StoreError> {
+        let client = self.pool.get().await?;
+        // Errors read "<Operation> failed (<Kind>, <Code>): …" when the
+        // provider gave a code; otherwise the text up to its first colon.
+        let rows = client
+            .query(
+                "WITH failed AS ( \
+                     SELECT 'reminders' AS log, channel, last_error FROM event_reminders_logs \
+                     WHERE status = 'failed' AND updated_at > $1 AND updated_at <= $2 \
+                     UNION ALL \
+                     SELECT 'comments', channel, last_error FROM events_comments_logs \
+                     WHERE status = 'failed' AND updated_at > $1 AND updated_at <= $2 \
+                 ) \
+                 SELECT log, coalesce(channel::text, 'none'), \
+                        coalesce(substring(last_error from '\\(\\w+, (\\w+)\\)'), left(split_part(coalesce(last_error, 'unknown'), ':', 1), 60)) AS kind, \
+                        count(*) \
+                 FROM failed GROUP BY 1, 2, 3 ORDER BY 1, 2, 3",
+                &[&since, &until],
+            )
+            .await?;
+        Ok(rows
+            .iter()
+            .map(|r| FailedDeliveries { log: r.get(0), channel: r.get(1), error_kind: r.get(2), count: r.get(3) })
+            .collect())
+    }
+
+    /// Firings skipped for lateness, recorded in `(since, until]`.
+    pub async fn skipped_firings(&self, since: DateTime<Utc>, until: DateTime<Utc>) -> Result<i64, StoreError> {
+        let client = self.pool.get().await?;
+        let row = client
+            .query_one(
+                "SELECT count(*) FROM event_reminders WHERE outcome = 'skipped' AND created_at > $1 AND created_at <= $2",
+                &[&since, &until],
+            )
+            .await?;
+        Ok(row.get(0))
+    }
+
+    /// When schedule-events last completed a run, `None` if it never did.
+    pub async fn last_scheduler_run(&self) -> Result<Option<DateTime<Utc>>, StoreError> {
+        let client = self.pool.get().await?;
+        let row = client.query_one("SELECT max(finished_at) FROM scheduler_runs", &[]).await?;
+        Ok(row.get(0))
+    }
+
+    /// The scheduled time of the previous alerts run (the start of this
+    /// run's window), `None` before the first.
+    pub async fn previous_alerts_run(&self, before: DateTime<Utc>) -> Result<Option<DateTime<Utc>>, StoreError> {
+        let client = self.pool.get().await?;
+        let row = client.query_one("SELECT max(ran_at) FROM alerts_runs WHERE ran_at < $1", &[&before]).await?;
+        Ok(row.get(0))
+    }
+
+    /// Runs `step` (which posts to the chat) on the open conditions, and
+    /// applies its state update and records the run only if it succeeds: a
+    /// failed post leaves the state as it was, so the next run tells again.
+    /// Overlapping runs are serialised by a transaction-scoped lock.
+    pub async fn with_alert_state<F, Fut, E>(&self, now: DateTime<Utc>, step: F) -> Result<usize, TransactionError<E>>
+    where
+        F: FnOnce(Vec<OpenCondition>) -> Fut,
+        Fut: Future<Output = Result<AlertStateUpdate, E>>,
+    {
+        let store_err = |e: tokio_postgres::Error| TransactionError::Store(e.into());
+        let mut client = self.pool.get().await.map_err(|e| TransactionError::Store(e.into()))?;
+        let tx = client.transaction().await.map_err(store_err)?;
+        tx.execute("SELECT pg_advisory_xact_lock(5151)", &[]).await.map_err(store_err)?;
+        let open = tx
+            .query(
+                "SELECT key, title, last_posted_at FROM alert_conditions WHERE resolved_at IS NULL ORDER BY key",
+                &[],
+            )
+            .await
+            .map_err(store_err)?
+            .iter()
+            .map(|r| OpenCondition { key: r.get(0), title: r.get(1), last_posted_at: r.get(2) })
+            .collect();
+        let update = step(open).await.map_err(TransactionError::Step)?;
+
+        let keys: Vec<String> = update.seen.iter().map(Finding::key).collect();
+        let kinds: Vec<&str> = update.seen.iter().map(|f| f.kind.as_str()).collect();
+        let subjects: Vec<&str> = update.seen.iter().map(|f| f.subject.as_str()).collect();
+        let titles: Vec<&str> = update.seen.iter().map(|f| f.title.as_str()).collect();
+        tx.execute(
+            "INSERT INTO alert_conditions (key, kind, subject, title, first_seen_at, last_seen_at, last_posted_at) \
+             SELECT key, kind, subject, title, $5, $5, $5 FROM unnest($1::text[], $2::text[], $3::text[], $4::text[]) \
+                 AS s(key, kind, subject, title) \
+             ON CONFLICT (key) DO UPDATE SET \
+                 title = EXCLUDED.title, last_seen_at = EXCLUDED.last_seen_at, \
+                 first_seen_at = CASE WHEN alert_conditions.resolved_at IS NULL THEN alert_conditions.first_seen_at ELSE EXCLUDED.first_seen_at END, \
+                 resolved_at = NULL",
+            &[&keys, &kinds, &subjects, &titles, &now],
+        )
+        .await
+        .map_err(store_err)?;
+        tx.execute("UPDATE alert_conditions SET last_posted_at = $2 WHERE key = ANY($1)", &[&update.posted, &now])
+            .await
+            .map_err(store_err)?;
+        tx.execute("UPDATE alert_conditions SET resolved_at = $2 WHERE key = ANY($1)", &[&update.resolved, &now])
+            .await
+            .map_err(store_err)?;
+        let posted = update.posted.len() + update.resolved.len();
+        tx.execute("INSERT INTO alerts_runs (ran_at, posted) VALUES ($1, $2)", &[&now, &(posted as i32)])
+            .await
+            .map_err(store_err)?;
+        tx.commit().await.map_err(store_err)?;
+        Ok(posted)
+    }
+}
