@@ -52,6 +52,15 @@ ensure_moto_installed() {
     "$TORIUM_LOCAL/venv/bin/pip" install -q --disable-pip-version-check "$MOTO_VERSION_SPEC"
 }
 
+# cargo-lambda (`cargo lambda watch` / `invoke`) ships as a binary wheel on
+# PyPI; it goes into the same virtualenv as moto.
+ensure_cargo_lambda_installed() {
+    ensure_moto_installed
+    [ -x "$TORIUM_LOCAL/venv/bin/cargo-lambda" ] && return 0
+    log "installing cargo-lambda into .local/venv"
+    "$TORIUM_LOCAL/venv/bin/pip" install -q --disable-pip-version-check 'cargo-lambda>=1.8,<2'
+}
+
 ensure_rust_installed() {
     command -v cargo >/dev/null && return 0
     log "cargo not found: install Rust with rustup (https://rustup.rs) first"

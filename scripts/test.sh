@@ -2,7 +2,8 @@
 # The test command (`make test`): brings up real PostgreSQL and moto on
 # 127.0.0.1 (installing them first on a fresh machine), runs the whole
 # workspace's tests against them, and stops both, also when tests fail.
-# Extra arguments go to `cargo test` (e.g. `make test ARGS='-p torium-store'`).
+# Extra arguments go to `cargo test` (e.g. `make test ARGS='-p torium-store'`);
+# without them the demo pipeline is checked too (scripts/demo/pipeline.py).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/services.sh
@@ -15,9 +16,25 @@ log "services ready in $((ready - started)) s"
 status=0
 output=$(mktemp)
 cargo test --workspace --locked "$@" 2>&1 | tee "$output" || status=$?
-log "services $((ready - started)) s, build and tests $(($(date +%s) - ready)) s"
+tested=$(date +%s)
+log "services $((ready - started)) s, build and tests $((tested - ready)) s"
+
+# The main command's pipeline, checked: the real binaries under
+# `cargo lambda watch`, fed as AWS would, on a database of its own.
+if [ $# -eq 0 ]; then
+    ensure_cargo_lambda_installed
+    demo_db="torium_demo_check_$$"
+    psql "$DATABASE_URL" -qc "CREATE DATABASE $demo_db"
+    (
+        export DATABASE_URL="${DATABASE_URL%/*}/$demo_db" PATH="$TORIUM_LOCAL/venv/bin:$PATH"
+        cargo build --locked --quiet -p torium-runtime --bin torium-migrate
+        ./target/debug/torium-migrate >/dev/null
+        "$TORIUM_LOCAL/venv/bin/python" scripts/demo/pipeline.py --check --port "$(free_port)"
+    ) 2>&1 | tee -a "$output" || status=$?
+    log "demo pipeline check $(($(date +%s) - tested)) s"
+fi
 # One closing line for the whole workspace (cargo prints one per test binary).
-awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($i ~ /^passed/) p += $(i-1); if ($i ~ /^failed/) f += $(i-1) } }
+awk '/^(test result|demo):/ { for (i = 1; i <= NF; i++) { if ($i ~ /^passed/) p += $(i-1); if ($i ~ /^failed/) f += $(i-1) } }
      END { printf "workspace: %d passed, %d failed\n", p, f }' "$output"
 rm -f "$output"
 exit $status
