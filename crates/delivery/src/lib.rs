@@ -24,7 +24,7 @@ use std::future::Future;
 use std::time::Duration;
 use torium_domain::{Channel, Delivery, DeliveryStatus, MessageError};
 use torium_runtime::aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
-use torium_runtime::{BatchOutcome, body_of, fifo_batch_response};
+use torium_runtime::{BatchOutcome, body_of, fifo_batch_response, redact_email, redact_phone};
 use torium_store::{DeliveryKey, DeliveryLog, DeliveryOutcome, Store, StoreError, UserEffect};
 
 #[cfg(feature = "push")]
@@ -166,12 +166,14 @@ pub async fn deliver(
                 outcomes.push((key, DeliveryOutcome::Sent { provider_message_id, at: Utc::now() }));
             }
             Err(SendFailure::Permanent { error, user_effect }) => {
-                tracing::warn!(event_id = ids.0, reminder_id = ids.1, user_id = ids.2, %error, "refused for good; not retried");
+                let logged = scrub(&error, delivery);
+                tracing::warn!(event_id = ids.0, reminder_id = ids.1, user_id = ids.2, error = %logged, "refused for good; not retried");
                 summary.failed_permanently += 1;
                 outcomes.push((key, DeliveryOutcome::Failed { error, user_effect }));
             }
             Err(SendFailure::Transient(error)) => {
-                tracing::error!(event_id = ids.0, reminder_id = ids.1, user_id = ids.2, %error, "transient failure; retried with every later message");
+                let logged = scrub(&error, delivery);
+                tracing::error!(event_id = ids.0, reminder_id = ids.1, user_id = ids.2, error = %logged, "transient failure; retried with every later message");
                 outcomes.push((key, DeliveryOutcome::Failed { error, user_effect: None }));
                 // Indexes of `deliveries` equal those of `records` up to the first unreadable one.
                 stop_at = Some(index);
@@ -195,6 +197,17 @@ pub async fn deliver(
     }
 }
 
+/// A provider's error text with the receiver's number or address masked:
+/// logs never carry a whole phone number or email address.
+fn scrub(error: &str, delivery: &Delivery) -> String {
+    let masked = match delivery.channel() {
+        Channel::Sms => redact_phone(&delivery.receiver),
+        Channel::Email => redact_email(&delivery.receiver),
+        Channel::Push => return error.to_owned(),
+    };
+    error.replace(&delivery.receiver, &masked)
+}
+
 /// A failed write of outcomes means resending what was sent, so it is
 /// worth two quick retries.
 pub async fn record_with_retries(
@@ -211,5 +224,40 @@ pub async fn record_with_retries(
             }
             result => return result,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+    use torium_domain::{DeliveryContent, EventId, ReminderId, UserId};
+
+    fn delivery(receiver: &str, content: DeliveryContent) -> Delivery {
+        Delivery {
+            reminder_id: ReminderId(1),
+            event_id: EventId(1),
+            user_id: UserId(1),
+            trigger_at: Utc.with_ymd_and_hms(2026, 12, 23, 17, 0, 0).unwrap(),
+            receiver: receiver.into(),
+            content,
+        }
+    }
+
+    #[test]
+    fn logged_errors_never_carry_the_whole_receiver() {
+        let sms = delivery("+48500100200", DeliveryContent::Sms { text: "hi".into() });
+        assert_eq!(
+            scrub("Invalid parameter: PhoneNumber +48500100200 is not valid", &sms),
+            "Invalid parameter: PhoneNumber +48*******00 is not valid"
+        );
+        let email = delivery(
+            "ala@example.com",
+            DeliveryContent::Email { subject: "s".into(), html: "h".into(), text: "t".into() },
+        );
+        assert_eq!(
+            scrub("Email address is not verified: ala@example.com", &email),
+            "Email address is not verified: a***@example.com"
+        );
     }
 }
