@@ -69,3 +69,46 @@ where
     };
     AwsError { operation, kind, code, message }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aws_smithy_runtime_api::http::StatusCode;
+    use aws_smithy_types::body::SdkBody;
+    use aws_smithy_types::error::ErrorMetadata;
+
+    fn service_error(status: u16, code: &str) -> SdkError<ErrorMetadata, HttpResponse> {
+        let error = ErrorMetadata::builder().code(code).message("the service said no").build();
+        let response = HttpResponse::new(StatusCode::try_from(status).unwrap(), SdkBody::empty());
+        SdkError::service_error(error, response)
+    }
+
+    #[test]
+    fn throttling_and_server_errors_are_transient() {
+        for (status, code) in [
+            (400, "Throttling"),
+            (429, "TooManyRequestsException"),
+            (400, "Throttled"),
+            (503, "ServiceUnavailable"),
+            (500, "Whatever"),
+        ] {
+            let error = classify("Publish", &service_error(status, code));
+            assert_eq!(error.kind, FailureKind::Transient, "{status} {code}");
+            assert_eq!(error.code.as_deref(), Some(code));
+        }
+    }
+
+    #[test]
+    fn refusals_are_permanent_and_say_what_and_why() {
+        let error = classify("Publish", &service_error(400, "EndpointDisabled"));
+        assert_eq!(error.kind, FailureKind::Permanent);
+        assert!(!error.is_transient());
+        assert_eq!(error.to_string(), "Publish failed (Permanent, EndpointDisabled): the service said no");
+    }
+
+    #[test]
+    fn timeouts_are_transient() {
+        let timeout: SdkError<ErrorMetadata, HttpResponse> = SdkError::timeout_error("read timed out");
+        assert!(classify("SendEmail", &timeout).is_transient());
+    }
+}
