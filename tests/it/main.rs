@@ -12,3 +12,4 @@ mod repository;
 mod scheduling;
 mod schema;
 mod sqs;
+mod template;

@@ -1,0 +1,475 @@
+//! `template.yaml` (the SAM template that deploys the suite) checked against the
+//! code, without AWS: every function package is deployed, every environment
+//! variable the code reads is set, every queue a function sends to is declared
+//! and granted, every queue is FIFO with a dead-letter queue and consumed with
+//! partial batch responses, and no IAM statement has a `*` action.
+//!
+//! The template's short-form tags (`!Ref X`, `!GetAtt A.B`, `!Sub …`, `!If […]`)
+//! are read into their long form (`{"Ref": X}`, `{"Fn::GetAtt": [A, B]}`, …), the
+//! shape CloudFormation itself works on.
+
+use serde_json::{Map, Value, json};
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+
+/// Functions put in the template before their package is written: their
+/// `CodeUri` may point at a package that does not exist yet. (send-group-invitation,
+/// schedule-comment-push and alerts were here until their packages landed.)
+const PENDING_PACKAGES: &[&str] = &[];
+
+/// Read by the code but replaced by the template: deployed functions get
+/// `DB_SECRET_ARN` instead of a URL with a password in it.
+const NOT_SET_BY_TEMPLATE: [&str; 1] = ["DATABASE_URL"];
+
+/// Actions that have no resource types (or, for SMS, no ARN to name), so a
+/// statement may allow them on `"*"`.
+const ACTIONS_WITHOUT_RESOURCES: [&str; 4] =
+    ["xray:PutTraceSegments", "xray:PutTelemetryRecords", "sns:CheckIfPhoneNumberIsOptedOut", "sns:Publish"];
+
+fn workspace() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
+}
+
+// ---------------------------------------------------------------------------
+// Reading the template
+// ---------------------------------------------------------------------------
+
+struct Template {
+    doc: Value,
+}
+
+impl Template {
+    fn load() -> Template {
+        let path = workspace().join("template.yaml");
+        let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        let yaml: serde_yaml_ng::Value = serde_yaml_ng::from_str(&text).expect("template.yaml is valid YAML");
+        Template { doc: long_form(yaml) }
+    }
+
+    fn resources(&self) -> &Map<String, Value> {
+        self.doc["Resources"].as_object().expect("Resources")
+    }
+
+    fn resource(&self, id: &str) -> &Value {
+        self.resources().get(id).unwrap_or_else(|| panic!("no resource {id}"))
+    }
+
+    fn of_type<'a>(&'a self, kind: &'a str) -> impl Iterator<Item = (&'a String, &'a Value)> + 'a {
+        self.resources().iter().filter(move |(_, r)| r["Type"] == kind)
+    }
+
+    fn functions(&self) -> Vec<Function<'_>> {
+        self.of_type("AWS::Serverless::Function")
+            .map(|(id, r)| Function { id, props: &r["Properties"], res: r })
+            .collect()
+    }
+
+    fn globals(&self) -> &Value {
+        &self.doc["Globals"]["Function"]
+    }
+
+    /// Every IAM statement of the template, with where it is.
+    fn statements(&self) -> Vec<(String, &Value)> {
+        let mut out = Vec::new();
+        for (id, r) in self.resources() {
+            let p = &r["Properties"];
+            let docs: Vec<&Value> = match r["Type"].as_str().unwrap_or("") {
+                "AWS::IAM::Role" => {
+                    p["Policies"].as_array().into_iter().flatten().map(|x| &x["PolicyDocument"]).collect()
+                }
+                "AWS::IAM::ManagedPolicy" | "AWS::IAM::Policy" | "AWS::IAM::RolePolicy" => vec![&p["PolicyDocument"]],
+                // SAM inline policies, should a function ever use them again
+                "AWS::Serverless::Function" => p["Policies"].as_array().into_iter().flatten().collect(),
+                _ => vec![],
+            };
+            for doc in docs {
+                for s in branches(&doc["Statement"]) {
+                    out.push((id.clone(), s));
+                }
+            }
+        }
+        out
+    }
+
+    /// Statements that apply to a function: its role's inline policies, the
+    /// template's managed policies it attaches, and role policies naming its role.
+    fn statements_of(&self, f: &Function) -> Vec<&Value> {
+        let role = f.role_id();
+        let role_res = self.resource(&role);
+        let mut sources: BTreeSet<String> = BTreeSet::from([role.clone()]);
+        for arn in role_res["Properties"]["ManagedPolicyArns"].as_array().into_iter().flatten().flat_map(branches) {
+            if let Some(id) = arn["Ref"].as_str() {
+                sources.insert(id.to_owned());
+            }
+        }
+        for (id, r) in self.of_type("AWS::IAM::RolePolicy") {
+            if r["Properties"]["RoleName"]["Ref"] == role.as_str() {
+                sources.insert(id.clone());
+            }
+        }
+        self.statements().into_iter().filter(|(id, _)| sources.contains(id)).map(|(_, s)| s).collect()
+    }
+
+    fn queue_timeout_of(&self, f: &Function) -> i64 {
+        f.props["Timeout"].as_i64().or_else(|| self.globals()["Timeout"].as_i64()).expect("a numeric Timeout")
+    }
+}
+
+struct Function<'a> {
+    id: &'a str,
+    props: &'a Value,
+    res: &'a Value,
+}
+
+impl Function<'_> {
+    /// `functions/<dir>` → `<dir>`
+    fn package_dir(&self) -> &str {
+        let uri = self.props["CodeUri"].as_str().unwrap_or_else(|| panic!("{}: CodeUri is not a path", self.id));
+        uri.trim_end_matches('/').strip_prefix("functions/").unwrap_or_else(|| panic!("{}: CodeUri {uri}", self.id))
+    }
+
+    fn role_id(&self) -> String {
+        let att = &self.props["Role"]["Fn::GetAtt"];
+        assert_eq!(att[1], "Arn", "{}: Role must be !GetAtt <its role>.Arn, not SAM's generated role", self.id);
+        att[0].as_str().unwrap().to_owned()
+    }
+
+    fn env<'t>(&'t self, globals: &'t Value) -> BTreeMap<&'t str, &'t Value> {
+        let mut vars = BTreeMap::new();
+        for source in [&globals["Environment"]["Variables"], &self.props["Environment"]["Variables"]] {
+            for (k, v) in source.as_object().into_iter().flatten() {
+                vars.insert(k.as_str(), v);
+            }
+        }
+        vars
+    }
+
+    fn sqs_events(&self) -> Vec<(&str, &Value)> {
+        self.props["Events"]
+            .as_object()
+            .into_iter()
+            .flatten()
+            .filter(|(_, e)| e["Type"] == "SQS")
+            .map(|(name, e)| (name.as_str(), &e["Properties"]))
+            .collect()
+    }
+}
+
+/// YAML with CloudFormation's short-form tags → JSON in long form.
+fn long_form(v: serde_yaml_ng::Value) -> Value {
+    use serde_yaml_ng::Value as Y;
+    match v {
+        Y::Null => Value::Null,
+        Y::Bool(b) => json!(b),
+        Y::Number(n) => serde_json::to_value(&n).unwrap(),
+        Y::String(s) => json!(s),
+        Y::Sequence(items) => Value::Array(items.into_iter().map(long_form).collect()),
+        Y::Mapping(m) => Value::Object(
+            m.into_iter()
+                .map(|(k, v)| (k.as_str().map(str::to_owned).unwrap_or_else(|| format!("{k:?}")), long_form(v)))
+                .collect(),
+        ),
+        Y::Tagged(t) => {
+            let tag = t.tag.to_string();
+            let tag = tag.trim_start_matches('!');
+            let value = long_form(t.value);
+            let (key, value) = match tag {
+                "Ref" | "Condition" => (tag.to_owned(), value),
+                "GetAtt" => {
+                    let value = match value {
+                        Value::String(s) => {
+                            let (res, att) = s.split_once('.').expect("!GetAtt Resource.Attribute");
+                            json!([res, att])
+                        }
+                        other => other,
+                    };
+                    ("Fn::GetAtt".to_owned(), value)
+                }
+                other => (format!("Fn::{other}"), value),
+            };
+            json!({ key: value })
+        }
+    }
+}
+
+/// A value, or each branch of a `Fn::If` (recursively), without `AWS::NoValue`;
+/// a list is flattened the same way, item by item.
+fn branches(v: &Value) -> Vec<&Value> {
+    if let Some([_, yes, no]) = v.get("Fn::If").and_then(Value::as_array).map(Vec::as_slice) {
+        return [yes, no].into_iter().flat_map(branches).collect();
+    }
+    if v["Ref"] == "AWS::NoValue" {
+        return vec![];
+    }
+    match v {
+        Value::Array(items) => items.iter().flat_map(branches).collect(),
+        other => vec![other],
+    }
+}
+
+/// Whether a value may be left unset (`AWS::NoValue` in some branch of `Fn::If`).
+fn may_be_unset(v: &Value) -> bool {
+    match v.get("Fn::If").and_then(Value::as_array).map(Vec::as_slice) {
+        Some([_, yes, no]) => may_be_unset(yes) || may_be_unset(no),
+        _ => v["Ref"] == "AWS::NoValue",
+    }
+}
+
+/// The logical ids named by `Ref` anywhere inside a value.
+fn refs(v: &Value, out: &mut BTreeSet<String>) {
+    match v {
+        Value::Object(m) => {
+            if let Some(Value::String(id)) = m.get("Ref") {
+                out.insert(id.clone());
+            }
+            m.values().for_each(|x| refs(x, out));
+        }
+        Value::Array(items) => items.iter().for_each(|x| refs(x, out)),
+        _ => {}
+    }
+}
+
+fn strings(v: &Value) -> Vec<&str> {
+    branches(v).into_iter().filter_map(Value::as_str).collect()
+}
+
+fn get_att_arn(id: &str) -> Value {
+    json!({ "Fn::GetAtt": [id, "Arn"] })
+}
+
+/// Whether an Allow statement among `statements` grants `action` on `resource`.
+fn allows(statements: &[&Value], action: &str, resource: &Value) -> bool {
+    statements.iter().any(|s| {
+        s["Effect"] == "Allow"
+            && strings(&s["Action"]).contains(&action)
+            && branches(&s["Resource"]).into_iter().any(|r| r == resource)
+    })
+}
+
+// ---------------------------------------------------------------------------
+// Reading the code
+// ---------------------------------------------------------------------------
+
+fn function_packages() -> BTreeSet<String> {
+    std::fs::read_dir(workspace().join("functions"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.join("Cargo.toml").is_file())
+        .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
+        .collect()
+}
+
+/// A function package and the `crates/<x>` directories it depends on
+/// (`torium-<x>`), plus `crates/runtime`, where the database settings are read.
+fn sources_of(package_dir: &Path) -> BTreeSet<PathBuf> {
+    let manifest = std::fs::read_to_string(package_dir.join("Cargo.toml")).unwrap();
+    let mut dirs = BTreeSet::from([package_dir.to_path_buf(), workspace().join("crates/runtime")]);
+    for line in manifest.lines() {
+        if let Some(rest) = line.trim().strip_prefix("torium-") {
+            let name: String = rest.chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '_').collect();
+            let dir = workspace().join("crates").join(name);
+            if dir.is_dir() {
+                dirs.insert(dir);
+            }
+        }
+    }
+    dirs
+}
+
+fn rust_sources(dir: &Path, out: &mut Vec<PathBuf>) {
+    for entry in std::fs::read_dir(dir).into_iter().flatten() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            rust_sources(&path, out);
+        } else if path.extension().is_some_and(|e| e == "rs") {
+            out.push(path);
+        }
+    }
+}
+
+/// Variable names read through `Env::required/optional/parsed_or("NAME"…)`,
+/// outside `#[cfg(test)]` code (by convention at the end of a file).
+fn env_reads(dirs: &BTreeSet<PathBuf>) -> BTreeMap<String, bool> {
+    let mut reads = BTreeMap::new(); // name → read with `required`
+    for dir in dirs {
+        let mut files = Vec::new();
+        rust_sources(&dir.join("src"), &mut files);
+        for file in files {
+            let text = std::fs::read_to_string(&file).unwrap();
+            let code = text.split("#[cfg(test)]").next().unwrap();
+            for (call, required) in [("required(\"", true), ("optional(\"", false), ("parsed_or(\"", false)] {
+                for (at, _) in code.match_indices(call) {
+                    let name: String = code[at + call.len()..].chars().take_while(|c| *c != '"').collect();
+                    if name.chars().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_') {
+                        *reads.entry(name).or_insert(false) |= required;
+                    }
+                }
+            }
+        }
+    }
+    reads
+}
+
+// ---------------------------------------------------------------------------
+// The checks
+// ---------------------------------------------------------------------------
+
+#[test]
+fn template_deploys_every_function_package() {
+    let t = Template::load();
+    let functions = t.functions();
+    let deployed: BTreeMap<&str, &str> = functions.iter().map(|f| (f.package_dir(), f.id)).collect();
+    assert_eq!(deployed.len(), functions.len(), "two functions share a CodeUri");
+
+    for package in function_packages() {
+        assert!(deployed.contains_key(package.as_str()), "functions/{package} has no AWS::Serverless::Function");
+    }
+    for f in &functions {
+        let dir = f.package_dir();
+        let exists = workspace().join("functions").join(dir).join("Cargo.toml").is_file();
+        // The coming functions are in the template before their code; once the
+        // package exists it is checked like every other one.
+        assert!(exists || PENDING_PACKAGES.contains(&dir), "{}: CodeUri functions/{dir} is not a package", f.id);
+        assert_eq!(f.res["Metadata"]["BuildMethod"], "rust-cargolambda", "{}: Metadata.BuildMethod", f.id);
+        for (key, expected) in [
+            ("Runtime", json!("provided.al2023")),
+            ("Handler", json!("bootstrap")),
+            ("Architectures", json!(["arm64"])),
+        ] {
+            let value = f.props.get(key).unwrap_or(&t.globals()[key]);
+            assert_eq!(value, &expected, "{}: {key}", f.id);
+        }
+    }
+    assert_eq!(t.globals()["LoggingConfig"]["LogFormat"], "JSON");
+    assert_eq!(t.globals()["Tracing"], "Active");
+}
+
+#[test]
+fn template_sets_every_variable_the_code_reads() {
+    let t = Template::load();
+    let globals = t.globals();
+    for f in t.functions() {
+        let dir = workspace().join("functions").join(f.package_dir());
+        if !dir.join("Cargo.toml").is_file() {
+            continue; // a pending package (see the test above)
+        }
+        let env = f.env(globals);
+        for (name, required) in env_reads(&sources_of(&dir)) {
+            if NOT_SET_BY_TEMPLATE.contains(&name.as_str()) {
+                continue;
+            }
+            let value = env.get(name.as_str()).unwrap_or_else(|| {
+                panic!("{} ({}) reads {name}, which the template does not set", f.id, f.package_dir())
+            });
+            assert!(!(required && may_be_unset(value)), "{}: {name} is required but may be left unset", f.id);
+        }
+        assert!(env.contains_key("DB_SECRET_ARN"), "{}: DB_SECRET_ARN", f.id);
+    }
+}
+
+#[test]
+fn template_declares_and_grants_every_queue_a_function_is_given() {
+    let t = Template::load();
+    for f in t.functions() {
+        let statements = t.statements_of(&f);
+        for (name, value) in f.env(t.globals()) {
+            if !(name.ends_with("_QUEUE_URL") || name.ends_with("_URLS") && name.contains("DLQ")) {
+                continue;
+            }
+            let mut ids = BTreeSet::new();
+            refs(value, &mut ids);
+            assert!(!ids.is_empty(), "{}: {name} names no queue", f.id);
+            for id in ids {
+                let kind = &t.resource(&id)["Type"];
+                assert_eq!(kind, "AWS::SQS::Queue", "{}: {name} refers to {id}, not a queue", f.id);
+                // A queue URL is for sending; a list of dead-letter queues is watched.
+                let action = if name.contains("DLQ") { "sqs:GetQueueAttributes" } else { "sqs:SendMessage" };
+                assert!(allows(&statements, action, &get_att_arn(&id)), "{}: {name} but no {action} on {id}", f.id);
+            }
+        }
+    }
+}
+
+#[test]
+fn template_queues_are_fifo_with_dead_letter_queues_and_partial_batch_responses() {
+    let t = Template::load();
+    let queues: BTreeMap<&String, &Value> =
+        t.of_type("AWS::SQS::Queue").map(|(id, r)| (id, &r["Properties"])).collect();
+    let mut dead_letter_queues = BTreeSet::new();
+    let mut consumed = BTreeMap::new();
+
+    for f in t.functions() {
+        let statements = t.statements_of(&f);
+        for (event, p) in f.sqs_events() {
+            let queue = p["Queue"]["Fn::GetAtt"][0].as_str().expect("Queue: !GetAtt <queue>.Arn").to_owned();
+            let what = format!("{}.{event}", f.id);
+            assert!(
+                strings(&p["FunctionResponseTypes"]).contains(&"ReportBatchItemFailures"),
+                "{what}: FunctionResponseTypes [ReportBatchItemFailures]"
+            );
+            let batch = p["BatchSize"].as_i64().unwrap_or_else(|| panic!("{what}: an explicit BatchSize"));
+            assert!((1..=10).contains(&batch), "{what}: a FIFO batch is 1 to 10 messages");
+            let visibility = queues[&queue]["VisibilityTimeout"].as_i64().expect("VisibilityTimeout");
+            let timeout = t.queue_timeout_of(&f);
+            assert!(visibility >= 6 * timeout, "{queue}: visibility {visibility} s < 6 x {} timeout {timeout} s", f.id);
+            for action in ["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes"] {
+                assert!(allows(&statements, action, &get_att_arn(&queue)), "{}: no {action} on {queue}", f.id);
+            }
+            assert!(consumed.insert(queue.clone(), f.id).is_none(), "{queue} has two consumers");
+        }
+    }
+    for (id, p) in &queues {
+        assert_eq!(p["FifoQueue"], true, "{id}: FifoQueue");
+        assert!(p["QueueName"]["Fn::Sub"].as_str().is_some_and(|n| n.ends_with(".fifo")), "{id}: QueueName *.fifo");
+        assert_eq!(p["ContentBasedDeduplication"], false, "{id}: the suite sets deduplication ids");
+        if let Some(redrive) = p.get("RedrivePolicy") {
+            let dlq = redrive["deadLetterTargetArn"]["Fn::GetAtt"][0].as_str().expect("deadLetterTargetArn: !GetAtt");
+            assert!(queues.contains_key(&dlq.to_owned()), "{id}: dead-letter queue {dlq} is not declared");
+            assert!(redrive["maxReceiveCount"].as_i64().is_some_and(|n| n >= 1), "{id}: maxReceiveCount");
+            assert!(dead_letter_queues.insert(dlq.to_owned()), "{dlq} is the dead-letter queue of two queues");
+        }
+    }
+    for id in queues.keys() {
+        let is_dlq = dead_letter_queues.contains(id.as_str());
+        assert!(is_dlq || queues[id].get("RedrivePolicy").is_some(), "{id} has no dead-letter queue");
+        assert!(is_dlq || consumed.contains_key(id.as_str()), "{id} has no consumer");
+        assert!(!(is_dlq && consumed.contains_key(id.as_str())), "dead-letter queue {id} is consumed");
+    }
+    assert_eq!(
+        consumed.keys().cloned().collect::<BTreeSet<_>>(),
+        [
+            "ScheduleNotificationsQueue",
+            "SendSmsQueue",
+            "SendEmailQueue",
+            "SendPushQueue",
+            "GroupInvitationQueue",
+            "CommentPushQueue"
+        ]
+        .map(String::from)
+        .into()
+    );
+}
+
+#[test]
+fn template_iam_has_no_wildcard_actions() {
+    let t = Template::load();
+    let statements = t.statements();
+    assert!(!statements.is_empty());
+    for (id, s) in statements {
+        let actions = strings(&s["Action"]);
+        assert!(!actions.is_empty(), "{id}: a statement without Action (NotAction is not used here)");
+        for action in &actions {
+            assert!(!action.contains('*'), "{id}: wildcard action {action}");
+        }
+        let everything = branches(&s["Resource"]).into_iter().any(|r| r == "*");
+        if everything && s["Effect"] == "Allow" {
+            for action in &actions {
+                assert!(ACTIONS_WITHOUT_RESOURCES.contains(action), "{id}: {action} on \"*\"; name the resource");
+            }
+        }
+    }
+    for f in t.functions() {
+        assert!(f.props.get("Policies").is_none(), "{}: use its own Role, not SAM Policies", f.id);
+        f.role_id();
+    }
+}
