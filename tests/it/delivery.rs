@@ -55,16 +55,7 @@ async fn fanned_out(
 ) -> (i64, Vec<ReceivedMessage>, Vec<ReceivedMessage>, Vec<ReceivedMessage>) {
     let c = db.client().await;
     let group = fixtures::group(&c, "G").await;
-    let event = fixtures::scheduled_event(
-        &c,
-        group,
-        name,
-        "once",
-        at("2026-12-24T17:00:00Z"),
-        "1 day",
-        at("2026-11-20T00:00:00Z"),
-    )
-    .await;
+    let event = fixtures::christmas_event(&c, group, name).await;
     for &m in members {
         fixtures::attendee(&c, event, m).await;
     }
@@ -418,16 +409,7 @@ async fn the_whole_pipeline_reminds_every_member_once_on_their_channel() {
     let s = senders().await;
     let c = db.client().await;
     let group = fixtures::group(&c, "Book club").await;
-    let event = fixtures::scheduled_event(
-        &c,
-        group,
-        "Book club",
-        "once",
-        at("2026-12-24T17:00:00Z"),
-        "1 day",
-        at("2026-11-20T00:00:00Z"),
-    )
-    .await;
+    let event = fixtures::christmas_event(&c, group, "Book club").await;
     let phone = unique_phone();
     let endpoint = s.endpoint(true).await;
     let sms_address = format!("{}@example.com", unique_name("sms"));

@@ -92,3 +92,9 @@ pub async fn scheduled_event(
         .expect("set the event's creation time");
     id
 }
+
+/// The `once` event most fan-out tests use: 24 Dec 2026 17:00Z, reminded a
+/// day ahead (23 Dec 17:00Z), created on 20 Nov.
+pub async fn christmas_event(db: &PooledClient, group_id: i64, name: &str) -> i64 {
+    scheduled_event(db, group_id, name, "once", at("2026-12-24T17:00:00Z"), "1 day", at("2026-11-20T00:00:00Z")).await
+}

@@ -353,16 +353,7 @@ async fn a_redelivered_or_legacy_message_fans_out_once() {
     let q = queues().await;
     let c = db.client().await;
     let group = fixtures::group(&c, "G").await;
-    let event = fixtures::scheduled_event(
-        &c,
-        group,
-        "E",
-        "once",
-        at("2026-12-24T17:00:00Z"),
-        "1 day",
-        at("2026-11-20T00:00:00Z"),
-    )
-    .await;
+    let event = fixtures::christmas_event(&c, group, "E").await;
     for i in 0..3 {
         let user = fixtures::user_with_contact(&c, &format!("u{i}@example.com"), None, None, None, None).await;
         fixtures::attendee(&c, event, user).await;
@@ -394,16 +385,7 @@ async fn a_bad_message_fails_itself_and_every_later_one_of_the_batch() {
     let group = fixtures::group(&c, "G").await;
     let mut events = Vec::new();
     for _ in 0..3 {
-        let event = fixtures::scheduled_event(
-            &c,
-            group,
-            "E",
-            "once",
-            at("2026-12-24T17:00:00Z"),
-            "1 day",
-            at("2026-11-20T00:00:00Z"),
-        )
-        .await;
+        let event = fixtures::christmas_event(&c, group, "E").await;
         let user = fixtures::user(&c, &format!("u{event}@example.com")).await;
         fixtures::attendee(&c, event, user).await;
         events.push(event);
@@ -427,16 +409,7 @@ async fn a_deleted_or_empty_event_is_acknowledged_without_sends() {
     let q = queues().await;
     let c = db.client().await;
     let group = fixtures::group(&c, "G").await;
-    let empty = fixtures::scheduled_event(
-        &c,
-        group,
-        "E",
-        "once",
-        at("2026-12-24T17:00:00Z"),
-        "1 day",
-        at("2026-11-20T00:00:00Z"),
-    )
-    .await;
+    let empty = fixtures::christmas_event(&c, group, "E").await;
     let batch = [due_body(empty, "2026-12-23T17:00:00Z"), due_body(empty + 1000, "2026-12-23T17:00:00Z")];
     let response = handle_batch(&db.store, &q.sqs, &q.fan_out, &sqs_event(&batch)).await;
     assert!(response.batch_item_failures.is_empty());
