@@ -52,8 +52,8 @@ async fn main() {
     // One event every ~31.5 s over a year: about two due per minute.
     c.execute(
         "INSERT INTO events (group_id, name, event_at, reminder_kind, schedule_period, next_reminder_at) \
-         SELECT (SELECT min(id) FROM groups), 'event ' || n, $1 + make_interval(secs => n * 31.536 + 86400), \
-                'once', '1 day', $1 + make_interval(secs => n * 31.536) \
+         SELECT (SELECT min(id) FROM groups), 'event ' || n, $1::timestamptz + make_interval(secs => n * 31.536 + 86400), \
+                'once', '1 day', $1::timestamptz + make_interval(secs => n * 31.536) \
          FROM generate_series(1, $2::bigint) AS n",
         &[&start, &EVENTS],
     )
@@ -116,11 +116,11 @@ async fn main() {
             .get(0);
         c.execute(
             "WITH u AS (INSERT INTO users (cognito_user_id, email, reminder_preference, mobile_number, organization_id) \
-                 SELECT 'bench-' || $1 || '-' || n, 'member' || n || '.' || $1 || '@example.com', \
+                 SELECT 'bench-' || $1::bigint || '-' || n, 'member' || n || '.' || $1::bigint || '@example.com', \
                         (ARRAY['SMS','EMAIL','PUSH'])[1 + n % 3]::reminder_preference, '+48500' || lpad(n::text, 6, '0'), \
                         (SELECT min(id) FROM organizations) \
                  FROM generate_series(1, $2::bigint) AS n RETURNING id) \
-             INSERT INTO events_users (event_id, user_id) SELECT $1, id FROM u",
+             INSERT INTO events_users (event_id, user_id) SELECT $1::bigint, id FROM u",
             &[&event, &members],
         )
         .await
