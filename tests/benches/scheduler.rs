@@ -59,7 +59,8 @@ async fn main() {
     )
     .await
     .unwrap();
-    c.batch_execute("ALTER TABLE events ENABLE TRIGGER events_schedule_changed; VACUUM ANALYZE events").await.unwrap();
+    c.batch_execute("ALTER TABLE events ENABLE TRIGGER events_schedule_changed").await.unwrap();
+    c.batch_execute("VACUUM ANALYZE events").await.unwrap();
     println!("loaded {EVENTS} events in {:.1} s", load.elapsed().as_secs_f64());
 
     let mut report = Vec::new();
