@@ -12,11 +12,6 @@ use serde_json::{Map, Value, json};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
-/// Functions put in the template before their package is written: their
-/// `CodeUri` may point at a package that does not exist yet. (send-group-invitation,
-/// schedule-comment-push and alerts were here until their packages landed.)
-const PENDING_PACKAGES: &[&str] = &[];
-
 /// Read by the code but replaced by the template: deployed functions get
 /// `DB_SECRET_ARN` instead of a URL with a password in it.
 const NOT_SET_BY_TEMPLATE: [&str; 1] = ["DATABASE_URL"];
@@ -329,7 +324,7 @@ fn template_deploys_every_function_package() {
         let exists = workspace().join("functions").join(dir).join("Cargo.toml").is_file();
         // The coming functions are in the template before their code; once the
         // package exists it is checked like every other one.
-        assert!(exists || PENDING_PACKAGES.contains(&dir), "{}: CodeUri functions/{dir} is not a package", f.id);
+        assert!(exists, "{}: CodeUri functions/{dir} is not a package", f.id);
         assert_eq!(f.res["Metadata"]["BuildMethod"], "rust-cargolambda", "{}: Metadata.BuildMethod", f.id);
         for (key, expected) in [
             ("Runtime", json!("provided.al2023")),
