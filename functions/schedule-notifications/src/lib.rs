@@ -157,6 +157,7 @@ pub async fn fan_out(
         sms = summary.per_channel.get(&Channel::Sms).copied().unwrap_or(0),
         email = summary.per_channel.get(&Channel::Email).copied().unwrap_or(0),
         push = summary.per_channel.get(&Channel::Push).copied().unwrap_or(0),
+        sqs_calls = summary.queue_calls,
         "reminder fanned out"
     );
     Ok(summary)
