@@ -37,18 +37,22 @@ pub fn fifo_batch_response(records: &[SqsMessage], outcome: BatchOutcome) -> Sqs
     response
 }
 
-/// Runs `handle` on each record in order and stops at the first error,
-/// which is logged with the message id; the response names it and every
-/// later record.
+/// Runs `handle` on each record's body in order and stops at the first
+/// error (a record without a body is one), which is logged with the message
+/// id; the response names it and every later record.
 pub async fn process_fifo_batch<'a, F, Fut, E>(event: &'a SqsEvent, mut handle: F) -> SqsBatchResponse
 where
-    F: FnMut(&'a SqsMessage) -> Fut,
+    F: FnMut(&'a str) -> Fut,
     Fut: Future<Output = Result<(), E>>,
     E: std::fmt::Display,
 {
     let mut outcome = BatchOutcome::AllDone;
     for (index, record) in event.records.iter().enumerate() {
-        if let Err(error) = handle(record).await {
+        let result = match body_of(record) {
+            Some(body) => handle(body).await.map_err(|e| e.to_string()),
+            None => Err("message has no body".to_owned()),
+        };
+        if let Err(error) = result {
             tracing::error!(
                 message_id = record.message_id.as_deref().unwrap_or("?"),
                 index,
@@ -89,8 +93,8 @@ mod tests {
     #[tokio::test]
     async fn all_succeed_reports_nothing_and_handles_every_record_in_order() {
         let seen = RefCell::new(Vec::new());
-        let response = process_fifo_batch(&batch(&["a", "b", "c"]), |m| {
-            seen.borrow_mut().push(m.body.clone().unwrap());
+        let response = process_fifo_batch(&batch(&["a", "b", "c"]), |body| {
+            seen.borrow_mut().push(body.to_owned());
             async { Ok::<_, String>(()) }
         })
         .await;
@@ -101,14 +105,28 @@ mod tests {
     #[tokio::test]
     async fn first_failure_stops_the_batch_and_reports_it_and_every_later_record() {
         let seen = RefCell::new(Vec::new());
-        let response = process_fifo_batch(&batch(&["a", "b", "c", "d"]), |m| {
-            let id = m.message_id.clone().unwrap();
+        let response = process_fifo_batch(&batch(&["a", "b", "c", "d"]), |body| {
+            let id = body.trim_start_matches("body-").to_owned();
             seen.borrow_mut().push(id.clone());
             async move { if id == "b" { Err("boom".to_owned()) } else { Ok(()) } }
         })
         .await;
         assert_eq!(failed_ids(&response), ["b", "c", "d"]);
         assert_eq!(*seen.borrow(), ["a", "b"], "nothing after the failure is attempted");
+    }
+
+    #[tokio::test]
+    async fn a_record_without_a_body_fails_without_reaching_the_handler() {
+        let mut event = batch(&["a", "b", "c"]);
+        event.records[1].body = Some("  ".to_owned());
+        let seen = RefCell::new(Vec::new());
+        let response = process_fifo_batch(&event, |body| {
+            seen.borrow_mut().push(body.to_owned());
+            async { Ok::<_, String>(()) }
+        })
+        .await;
+        assert_eq!(failed_ids(&response), ["b", "c"]);
+        assert_eq!(*seen.borrow(), ["body-a"]);
     }
 
     #[test]

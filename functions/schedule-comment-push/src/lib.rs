@@ -13,8 +13,8 @@ use futures::{StreamExt, stream};
 use std::collections::HashMap;
 use torium_delivery::{PushPublisher, SendFailure, record_with_retries};
 use torium_domain::{Channel, CommentPosted, DeliveryStatus, MessageError, comment_push, sns_push_message};
-use torium_runtime::aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
-use torium_runtime::{body_of, process_fifo_batch};
+use torium_runtime::aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
+use torium_runtime::process_fifo_batch;
 use torium_store::{DeliveryKey, DeliveryLog, DeliveryOutcome, Store, StoreError};
 
 /// Pushes in flight at once per message (SNS publishes are independent).
@@ -22,8 +22,6 @@ pub const PUSH_CONCURRENCY: usize = 16;
 
 #[derive(Debug, thiserror::Error)]
 pub enum CommentPushError {
-    #[error("message has no body")]
-    EmptyBody,
     #[error("malformed comment message: {0}")]
     Malformed(#[from] MessageError),
     #[error(transparent)]
@@ -42,16 +40,10 @@ pub struct CommentPushSummary {
 }
 
 pub async fn handle_batch(store: &Store, publisher: &impl PushPublisher, event: &SqsEvent) -> SqsBatchResponse {
-    process_fifo_batch(event, |record| async move { push_record(store, publisher, record).await.map(drop) }).await
-}
-
-async fn push_record(
-    store: &Store,
-    publisher: &impl PushPublisher,
-    record: &SqsMessage,
-) -> Result<CommentPushSummary, CommentPushError> {
-    let body = body_of(record).ok_or(CommentPushError::EmptyBody)?;
-    push_comment(store, publisher, &CommentPosted::parse(body)?).await
+    process_fifo_batch(event, |body| async move {
+        push_comment(store, publisher, &CommentPosted::parse(body)?).await.map(drop)
+    })
+    .await
 }
 
 pub async fn push_comment(

@@ -19,8 +19,8 @@ use torium_domain::{
     Channel, Delivery, DeliveryContent, Event, Member, MessageError, ReminderContent, ReminderDue, ReminderId, UserId,
     reminder_email, reminder_push, reminder_text, route, sns_push_message,
 };
-use torium_runtime::aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
-use torium_runtime::{ConfigError, Env, body_of, process_fifo_batch};
+use torium_runtime::aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
+use torium_runtime::{ConfigError, Env, process_fifo_batch};
 use torium_store::{Store, StoreError};
 
 /// The three channel queues, from the environment the template sets.
@@ -51,8 +51,6 @@ impl FanOutConfig {
 
 #[derive(Debug, thiserror::Error)]
 pub enum FanOutError {
-    #[error("message has no body")]
-    EmptyBody,
     #[error("malformed reminder message: {0}")]
     Malformed(#[from] MessageError),
     #[error(transparent)]
@@ -78,18 +76,11 @@ pub async fn handle_batch(
     config: &FanOutConfig,
     event: &SqsEvent,
 ) -> SqsBatchResponse {
-    process_fifo_batch(event, |record| async move { fan_out_record(store, queue, config, record).await.map(drop) })
-        .await
-}
-
-pub async fn fan_out_record(
-    store: &Store,
-    queue: &impl MessageQueue,
-    config: &FanOutConfig,
-    record: &SqsMessage,
-) -> Result<FanOutSummary, FanOutError> {
-    let body = body_of(record).ok_or(FanOutError::EmptyBody)?;
-    fan_out(store, queue, config, ReminderDue::parse(body)?).await
+    process_fifo_batch(
+        event,
+        |body| async move { fan_out(store, queue, config, ReminderDue::parse(body)?).await.map(drop) },
+    )
+    .await
 }
 
 /// Sends one firing to every member of its event.

@@ -12,14 +12,12 @@
 use chrono::{DateTime, Utc};
 use torium_delivery::{PushPublisher, SendFailure};
 use torium_domain::{GroupInvitation, InvitationStatus, MessageError, invitation_push, sns_push_message};
-use torium_runtime::aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
-use torium_runtime::{body_of, process_fifo_batch};
+use torium_runtime::aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
+use torium_runtime::process_fifo_batch;
 use torium_store::{Store, StoreError, UserEffect};
 
 #[derive(Debug, thiserror::Error)]
 pub enum InvitationError {
-    #[error("message has no body")]
-    EmptyBody,
     #[error("malformed invitation message: {0}")]
     Malformed(#[from] MessageError),
     #[error(transparent)]
@@ -44,16 +42,10 @@ pub enum InvitationOutcome {
 }
 
 pub async fn handle_batch(store: &Store, publisher: &impl PushPublisher, event: &SqsEvent) -> SqsBatchResponse {
-    process_fifo_batch(event, |record| async move { push_record(store, publisher, record).await.map(drop) }).await
-}
-
-async fn push_record(
-    store: &Store,
-    publisher: &impl PushPublisher,
-    record: &SqsMessage,
-) -> Result<InvitationOutcome, InvitationError> {
-    let body = body_of(record).ok_or(InvitationError::EmptyBody)?;
-    push_invitation(store, publisher, &GroupInvitation::parse(body)?, Utc::now()).await
+    process_fifo_batch(event, |body| async move {
+        push_invitation(store, publisher, &GroupInvitation::parse(body)?, Utc::now()).await.map(drop)
+    })
+    .await
 }
 
 pub async fn push_invitation(
