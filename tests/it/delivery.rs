@@ -103,33 +103,13 @@ async fn each_channel_delivers_its_batch_once_and_logs_it_sent() {
     let mut endpoints = Vec::new();
     for i in 0..3 {
         let phone = unique_phone();
-        members.push(
-            fixtures::user_with_contact(
-                &c,
-                &format!("{}@example.com", unique_name("sms")),
-                Some(&phone),
-                Some("SMS"),
-                None,
-                Some("PKO"),
-            )
-            .await,
-        );
+        members.push(fixtures::unique_member(&c, "sms", Some(&phone), Some("SMS"), None, Some("PKO")).await);
         phones.push(phone);
         let address = format!("{}@example.com", unique_name(&format!("mail{i}")));
         members.push(fixtures::user_with_contact(&c, &address, None, Some("EMAIL"), None, None).await);
         addresses.push(address);
         let endpoint = s.endpoint(true).await;
-        members.push(
-            fixtures::user_with_contact(
-                &c,
-                &format!("{}@example.com", unique_name("push")),
-                None,
-                Some("PUSH"),
-                Some(&endpoint),
-                None,
-            )
-            .await,
-        );
+        members.push(fixtures::unique_member(&c, "push", None, Some("PUSH"), Some(&endpoint), None).await);
         endpoints.push(endpoint);
     }
     let (_, sms, email, push) = fanned_out(&db, &q, "<script>alert(1)</script>", &members).await;
@@ -217,17 +197,7 @@ async fn a_transient_error_returns_that_message_and_every_later_one_then_all_are
     let mut members = Vec::new();
     for _ in 0..5 {
         let phone = unique_phone();
-        members.push(
-            fixtures::user_with_contact(
-                &c,
-                &format!("{}@example.com", unique_name("u")),
-                Some(&phone),
-                Some("SMS"),
-                None,
-                None,
-            )
-            .await,
-        );
+        members.push(fixtures::unique_member(&c, "u", Some(&phone), Some("SMS"), None, None).await);
     }
     let (_, sms, _, _) = fanned_out(&db, &q, "Trip", &members).await;
     let batch = sorted_by_user(sms);
@@ -258,34 +228,10 @@ async fn bad_input_and_refused_recipients_are_acknowledged_and_logged() {
     let c = db.client().await;
     let opted_out_phone = format!("{}99", &unique_phone()[..10]);
     let good_phone = unique_phone();
-    let opted_out = fixtures::user_with_contact(
-        &c,
-        &format!("{}@example.com", unique_name("o")),
-        Some(&opted_out_phone),
-        Some("SMS"),
-        None,
-        None,
-    )
-    .await;
-    let good = fixtures::user_with_contact(
-        &c,
-        &format!("{}@example.com", unique_name("g")),
-        Some(&good_phone),
-        Some("SMS"),
-        None,
-        None,
-    )
-    .await;
+    let opted_out = fixtures::unique_member(&c, "o", Some(&opted_out_phone), Some("SMS"), None, None).await;
+    let good = fixtures::unique_member(&c, "g", Some(&good_phone), Some("SMS"), None, None).await;
     let disabled_endpoint = s.endpoint(false).await;
-    let disabled = fixtures::user_with_contact(
-        &c,
-        &format!("{}@example.com", unique_name("d")),
-        None,
-        Some("PUSH"),
-        Some(&disabled_endpoint),
-        None,
-    )
-    .await;
+    let disabled = fixtures::unique_member(&c, "d", None, Some("PUSH"), Some(&disabled_endpoint), None).await;
     let (_, sms, _, push) = fanned_out(&db, &q, "Trip", &[opted_out, good, disabled]).await;
     let sms = sorted_by_user(sms);
 
@@ -418,15 +364,7 @@ async fn the_whole_pipeline_reminds_every_member_once_on_their_channel() {
     let none_address = format!("{}@example.com", unique_name("nopref"));
     let members = [
         fixtures::user_with_contact(&c, &sms_address, Some(&phone), Some("SMS"), None, Some("Pekao")).await,
-        fixtures::user_with_contact(
-            &c,
-            &format!("{}@example.com", unique_name("push")),
-            None,
-            Some("PUSH"),
-            Some(&endpoint),
-            None,
-        )
-        .await,
+        fixtures::unique_member(&c, "push", None, Some("PUSH"), Some(&endpoint), None).await,
         fixtures::user_with_contact(&c, &email_address, None, Some("EMAIL"), None, Some("ING")).await,
         fixtures::user_with_contact(&c, &fallback_address, None, Some("PUSH"), None, None).await,
         fixtures::user_with_contact(&c, &none_address, None, None, None, None).await,

@@ -33,6 +33,19 @@ pub async fn user_with_contact(
     .get(0)
 }
 
+/// [`user_with_contact`] with an address no other test uses.
+pub async fn unique_member(
+    db: &PooledClient,
+    prefix: &str,
+    phone: Option<&str>,
+    preference: Option<&str>,
+    device_arn: Option<&str>,
+    bank: Option<&str>,
+) -> i64 {
+    let email = format!("{}@example.com", torium_tests::unique_name(prefix));
+    user_with_contact(db, &email, phone, preference, device_arn, bank).await
+}
+
 pub async fn group(db: &PooledClient, name: &str) -> i64 {
     db.query_one("INSERT INTO groups (name) VALUES ($1) RETURNING id", &[&name]).await.expect("insert group").get(0)
 }
