@@ -32,9 +32,19 @@ if [ $# -eq 0 ]; then
         "$TORIUM_LOCAL/venv/bin/python" scripts/demo/pipeline.py --check --port "$(free_port)"
     ) 2>&1 | tee -a "$output" || status=$?
     log "demo pipeline check $(($(date +%s) - tested)) s"
+    # The HTTP API's statements, through psycopg2, on a migrated database.
+    contract_db="torium_contract_check_$$"
+    psql "$DATABASE_URL" -qc "CREATE DATABASE $contract_db"
+    (
+        export DATABASE_URL="${DATABASE_URL%/*}/$contract_db"
+        ./target/debug/torium-migrate >/dev/null
+        "$TORIUM_LOCAL/venv/bin/python" -c 'import psycopg2' 2>/dev/null ||
+            "$TORIUM_LOCAL/venv/bin/pip" install -q --disable-pip-version-check psycopg2-binary
+        "$TORIUM_LOCAL/venv/bin/python" tests/contract/api_contract.py
+    ) 2>&1 | tee -a "$output" || status=$?
 fi
 # One closing line for the whole workspace (cargo prints one per test binary).
-awk '/^(test result|demo):/ { for (i = 1; i <= NF; i++) { if ($i ~ /^passed/) p += $(i-1); if ($i ~ /^failed/) f += $(i-1) } }
+awk '/^(test result|demo|contract):/ { for (i = 1; i <= NF; i++) { if ($i ~ /^passed/) p += $(i-1); if ($i ~ /^failed/) f += $(i-1) } }
      END { printf "workspace: %d passed, %d failed\n", p, f }' "$output"
 rm -f "$output"
 exit $status

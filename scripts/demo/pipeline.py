@@ -85,7 +85,8 @@ def setup_aws(env_file):
             QueueName=f"{name}.fifo",
             Attributes={
                 "FifoQueue": "true",
-                "ContentBasedDeduplication": "false",
+                # On for the three queues the HTTP API sends to without a deduplication id.
+                "ContentBasedDeduplication": str(name in ("schedule-notifications", "group-invitation", "comment-push")).lower(),
                 # Short, so a reported failure comes back within the demo.
                 "VisibilityTimeout": "5",
                 "RedrivePolicy": json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": "5"}),
@@ -131,68 +132,84 @@ def seed(devices, run_at):
     ids = {}
     for name, (email, phone, preference, bank, _) in PEOPLE.items():
         rows = psql(
-            "INSERT INTO users (cognito_user_id, email, mobile_number, reminder_preference, device_arn, organization_id, confirmed) "
-            "VALUES (:'v0', :'v1', nullif(:'v2', ''), nullif(:'v3', '')::reminder_preference, nullif(:'v4', ''), "
-            "(SELECT id FROM organizations WHERE name = nullif(:'v5', '')), true) RETURNING id",
-            f"demo-{name.lower()}", email, phone or "", preference or "", devices.get(name, ""), bank or "",
+            "INSERT INTO users (cognito_user_id, email, is_confirmed) VALUES (:'v0', :'v1', true) RETURNING id",
+            f"demo-{name.lower()}", email,
         )
         ids[name] = rows[0][0]
-    group = psql("INSERT INTO groups (name, created_by) VALUES ('Climbing club', :'v0') RETURNING id", ids["Ewa"])[0][0]
+        # What the app then sets through the API: preference, number, bank, device.
+        psql(
+            "UPDATE users SET reminder_preferences = nullif(:'v1', '')::reminder_preferences_type, mobile_number = nullif(:'v2', ''), "
+            "organization_id = (SELECT id FROM organizations WHERE name = nullif(:'v3', '')), "
+            "device_arn = nullif(:'v4', '') WHERE id = :'v0'",
+            ids[name], preference or "", phone or "", bank or "", devices.get(name, ""),
+        )
+    # From here on, every statement is shaped as the HTTP API writes it
+    # (its column lists, naive UTC times in the "timestamp" columns).
+    utc_now = datetime.now(timezone.utc).replace(tzinfo=None).isoformat(sep=" ")
+    group = psql(
+        "INSERT INTO groups (name, admin_id, description, \"timestamp\") "
+        "VALUES ('Climbing club', :'v0', 'Tuesdays and Thursdays', :'v1') RETURNING id",
+        ids["Ewa"], utc_now,
+    )[0][0]
     for name in ("Ewa", "Ala", "Bartek", "Celina", "Darek"):
         psql(
-            "INSERT INTO users_groups (group_id, user_id, role) VALUES (:'v0', :'v1', :'v2')",
-            group, ids[name], "admin" if name == "Ewa" else "standard",
+            "INSERT INTO users_groups (group_id, user_id, status, \"timestamp\") VALUES (:'v0', :'v1', :'v2', :'v3')",
+            group, ids[name], "admin" if name == "Ewa" else "standard", utc_now,
         )
     # Due at the next minute, when schedule-events runs: the `once` reminder
     # a day before the dinner, the weekly one at its first occurrence.
+    event_insert = (
+        "INSERT INTO events (is_budget, budget, description, group_id, event_timestamp, reminder, schedule_period, "
+        "\"timestamp\", name) VALUES (:'v0', nullif(:'v1', '')::float4, :'v2', :'v3', :'v4', :'v5', :'v6', :'v7', :'v8') "
+        "RETURNING id"
+    )
+    naive = lambda t: t.astimezone(timezone.utc).replace(tzinfo=None).isoformat(sep=" ")
     dinner = psql(
-        "INSERT INTO events (group_id, name, description, event_at, reminder_kind, schedule_period, budget) "
-        "VALUES (:'v0', 'Christmas dinner', 'Bring something <homemade> & warm', :'v1', 'once', '1 day', 500) RETURNING id",
-        group, (run_at + timedelta(days=1)).isoformat(),
+        event_insert, "true", "500", "Bring something <homemade> & warm", group,
+        naive(run_at + timedelta(days=1)), "once", "1 day", utc_now, "Christmas dinner",
     )[0][0]
     wall = psql(
-        "INSERT INTO events (group_id, name, description, event_at, reminder_kind, schedule_period) "
-        "VALUES (:'v0', 'Wall session', 'Shoes and chalk', :'v1', 'periodical', '7 days') RETURNING id",
-        group, run_at.isoformat(),
+        event_insert, "false", "", "Shoes and chalk", group, naive(run_at), "periodical", "7 days", utc_now,
+        "Wall session",
     )[0][0]
+    attend = "INSERT INTO events_users (event_id, user_id, \"timestamp\") VALUES (:'v0', :'v1', :'v2')"
     for name in ("Ala", "Bartek", "Celina", "Darek", "Ewa"):
-        psql("INSERT INTO events_users (event_id, user_id) VALUES (:'v0', :'v1')", dinner, ids[name])
+        psql(attend, dinner, ids[name], utc_now)
     for name in ("Ala", "Celina", "Ewa"):
-        psql("INSERT INTO events_users (event_id, user_id) VALUES (:'v0', :'v1')", wall, ids[name])
+        psql(attend, wall, ids[name], utc_now)
+    # The API may write a membership twice; Celina is still reminded once.
+    psql(attend, dinner, ids["Celina"], utc_now)
     invitation = psql(
-        "INSERT INTO group_invitation_logs (group_id, user_id, invited_by) VALUES (:'v0', :'v1', :'v2') RETURNING id",
-        group, ids["Filip"], ids["Ewa"],
+        "INSERT INTO group_invitation_logs (group_id, user_to, \"timestamp\", status) "
+        "VALUES (:'v0', :'v1', :'v2', 'pending') RETURNING id",
+        group, ids["Filip"], utc_now,
     )[0][0]
     comment_text = "Who brings the pierogi? 🥟 I can do the barszcz."
     comment = psql(
-        "INSERT INTO events_comments (event_id, user_id, comment) VALUES (:'v0', :'v1', :'v2') RETURNING id",
-        dinner, ids["Ala"], comment_text,
+        "INSERT INTO events_comments (event_id, user_id, comment, \"timestamp\") "
+        "VALUES (:'v0', :'v1', :'v2', :'v3') RETURNING id",
+        dinner, ids["Ala"], comment_text, utc_now,
     )[0][0]
     return ids, {"group": group, "dinner": dinner, "wall": wall, "invitation": invitation, "comment": comment,
                  "comment_text": comment_text}
 
 
-def attributes_body(fields):
-    """A body in the HTTP API's legacy attribute style."""
-    return json.dumps({k: {"DataType": "String", "StringValue": str(v)} for k, v in fields.items()})
-
-
 def api_messages(urls, ids, seeded, now):
-    """What the HTTP API sends for the invitation and the comment."""
+    """What the HTTP API sends for the invitation and the comment, as it
+    sends it: one constant message group per queue, no deduplication id (the
+    queues deduplicate by content), the same map as body and attributes."""
     sqs = boto3.client("sqs")
-    sqs.send_message(
-        QueueUrl=urls["group-invitation"], MessageGroupId=f"invitation-{seeded['invitation']}",
-        MessageDeduplicationId=f"invitation-{seeded['invitation']}",
-        MessageBody=attributes_body({"group_invitation_logs_id": seeded["invitation"], "user_id": ids["Filip"],
-                                     "group_id": seeded["group"]}),
-    )
-    sqs.send_message(
-        QueueUrl=urls["comment-push"], MessageGroupId=f"event-{seeded['dinner']}",
-        MessageDeduplicationId=f"comment-{seeded['comment']}",
-        MessageBody=attributes_body({"events_comments_id": seeded["comment"], "event_id": seeded["dinner"],
-                                     "event_timestamp": now.strftime("%Y-%m-%d %H:%M:%S"), "user_id": ids["Ala"],
-                                     "comment": seeded["comment_text"]}),
-    )
+    for queue, group_id, fields in [
+        ("group-invitation", "CreateSendPushGroupInvitationEvent",
+         {"group_invitation_logs_id": seeded["invitation"], "user_id": ids["Filip"], "group_id": seeded["group"]}),
+        ("comment-push", "CreateSchedulePushNotificationCommentsEvent",
+         {"events_comments_id": seeded["comment"], "event_id": seeded["dinner"],
+          "event_timestamp": now.strftime("%Y-%m-%d %H:%M:%S"), "user_id": ids["Ala"],
+          "comment": seeded["comment_text"]}),
+    ]:
+        attributes = {k: {"DataType": "String", "StringValue": str(v)} for k, v in fields.items()}
+        sqs.send_message(QueueUrl=urls[queue], MessageGroupId=group_id, MessageBody=json.dumps(attributes),
+                         MessageAttributes=attributes)
 
 
 class Watch:
@@ -364,7 +381,7 @@ def main():
             )
             if out.returncode != 0:
                 raise SystemExit(f"cargo lambda invoke failed: {out.stderr[-1000:]}")
-            signed_up = psql("SELECT count(*) FROM users WHERE cognito_user_id = '7d4f6c2e-91b3-4a57-8e0f-2b6a9c1d3e58' AND NOT confirmed")
+            signed_up = psql("SELECT count(*) FROM users WHERE cognito_user_id = '7d4f6c2e-91b3-4a57-8e0f-2b6a9c1d3e58' AND NOT is_confirmed")
             SIGNUP_RECORDED.append(signed_up[0][0] == "1")
             print(f"   the sample sign-up is in the users table, unconfirmed: {SIGNUP_RECORDED[0]}")
         with step("schedule-events for the next minute, then every queue to its consumer"):
@@ -379,7 +396,7 @@ def main():
     people = received(ids, devices)
     log_rows = psql(
         "SELECT e.name, u.email, coalesce(l.channel::text, '-'), l.status::text, coalesce(l.provider_message_id, '-') "
-        "FROM event_reminders_logs l JOIN event_reminders r ON r.id = l.reminder_id JOIN events e ON e.id = r.event_id "
+        "FROM event_reminders_logs l JOIN event_reminders r ON r.id = l.event_reminders_id JOIN events e ON e.id = r.event_id "
         "JOIN users u ON u.id = l.user_id ORDER BY e.name, u.email"
     )
     if args.check:

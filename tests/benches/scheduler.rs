@@ -48,12 +48,18 @@ async fn main() {
 
     let load = Instant::now();
     c.batch_execute("ALTER TABLE events DISABLE TRIGGER events_schedule_changed").await.unwrap();
-    c.execute("INSERT INTO groups (name) VALUES ('bench')", &[]).await.unwrap();
+    c.execute(
+        "WITH admin AS (INSERT INTO users (cognito_user_id, email) VALUES ('bench-admin', 'admin@example.com') RETURNING id) \
+         INSERT INTO groups (name, admin_id, description, \"timestamp\") SELECT 'bench', id, NULL, now() FROM admin",
+        &[],
+    )
+    .await
+    .unwrap();
     // One event every ~31.5 s over a year: about two due per minute.
     c.execute(
-        "INSERT INTO events (group_id, name, event_at, reminder_kind, schedule_period, next_reminder_at) \
-         SELECT (SELECT min(id) FROM groups), 'event ' || n, $1::timestamptz + make_interval(secs => n * 31.536 + 86400), \
-                'once', '1 day', $1::timestamptz + make_interval(secs => n * 31.536) \
+        "INSERT INTO events (is_budget, group_id, name, event_timestamp, reminder, schedule_period, \"timestamp\", next_reminder_at) \
+         SELECT false, (SELECT min(id) FROM groups), 'event ' || n, $1::timestamptz + make_interval(secs => n * 31.536 + 86400), \
+                'once', '1 day', now(), $1::timestamptz + make_interval(secs => n * 31.536) \
          FROM generate_series(1, $2::bigint) AS n",
         &[&start, &EVENTS],
     )
@@ -91,7 +97,7 @@ async fn main() {
     }
     let plan: Vec<String> = c
         .query(
-            "EXPLAIN (ANALYZE, BUFFERS, COSTS OFF) SELECT id, event_at, time_zone, reminder_kind::text, schedule_period, \
+            "EXPLAIN (ANALYZE, BUFFERS, COSTS OFF) SELECT id, event_timestamp, time_zone, reminder::text, schedule_period, \
              next_reminder_at, schedule_changed_at FROM events WHERE next_reminder_at <= $1 \
              ORDER BY next_reminder_at LIMIT 200 FOR UPDATE SKIP LOCKED",
             &[&(start + TimeDelta::minutes(1))],
@@ -109,19 +115,20 @@ async fn main() {
     for members in [100i64, 10_000] {
         let event: i64 = c
             .query_one(
-                "INSERT INTO events (group_id, name, event_at, budget) SELECT min(id), 'fan-out', $1, 1000 FROM groups RETURNING id",
+                "INSERT INTO events (is_budget, budget, description, group_id, event_timestamp, reminder, schedule_period, \"timestamp\", name) \
+                 SELECT true, 1000, NULL, min(id), $1, 'once', '1 day', now(), 'fan-out' FROM groups RETURNING id",
                 &[&start],
             )
             .await
             .unwrap()
             .get(0);
         c.execute(
-            "WITH u AS (INSERT INTO users (cognito_user_id, email, reminder_preference, mobile_number, organization_id) \
+            "WITH u AS (INSERT INTO users (cognito_user_id, email, reminder_preferences, mobile_number, organization_id) \
                  SELECT 'bench-' || $1::bigint || '-' || n, 'member' || n || '.' || $1::bigint || '@example.com', \
-                        (ARRAY['SMS','EMAIL','PUSH'])[1 + n % 3]::reminder_preference, '+48500' || lpad(n::text, 6, '0'), \
+                        (ARRAY['SMS','EMAIL','PUSH'])[1 + n % 3]::reminder_preferences_type, '+48500' || lpad(n::text, 6, '0'), \
                         (SELECT min(id) FROM organizations) \
                  FROM generate_series(1, $2::bigint) AS n RETURNING id) \
-             INSERT INTO events_users (event_id, user_id) SELECT $1::bigint, id FROM u",
+             INSERT INTO events_users (event_id, user_id, \"timestamp\") SELECT $1::bigint, id, now() FROM u",
             &[&event, &members],
         )
         .await
@@ -135,7 +142,7 @@ async fn main() {
         let before = statement_count(&c, statements_counted).await;
         let t = Instant::now();
         let due = ReminderDue { event_id: EventId(event), trigger_at: start };
-        let summary = fan_out(&db.store, &queue, &config, due).await.expect("fan-out");
+        let summary = fan_out(&db.store, &queue, &config, due.into()).await.expect("fan-out");
         let elapsed = t.elapsed().as_secs_f64() * 1000.0;
         let statements = match (before, statement_count(&c, statements_counted).await) {
             (Some(b), Some(a)) => (a - b - 1).to_string(), // minus the counting query itself

@@ -79,14 +79,14 @@ impl Suite {
         let c = self.db.client().await;
         let reminder: i64 = c
             .query_one(
-                "INSERT INTO event_reminders (event_id, trigger_at, outcome, created_at) VALUES ($1, $2, 'skipped', $2) RETURNING id",
+                "INSERT INTO event_reminders (event_id, trigger_timestamp, outcome, \"timestamp\") VALUES ($1, $2, 'skipped', $2) RETURNING id",
                 &[&event, &when],
             )
             .await
             .unwrap()
             .get(0);
         c.execute(
-            "INSERT INTO event_reminders_logs (reminder_id, user_id, channel, status, last_error, updated_at) \
+            "INSERT INTO event_reminders_logs (event_reminders_id, user_id, channel, status, last_error, updated_at) \
              VALUES ($1, $2, 'push', 'failed', 'Publish failed (Permanent, EndpointDisabled): Endpoint is disabled', $3)",
             &[&reminder, &user, &when],
         )

@@ -60,7 +60,7 @@ async fn fanned_out(
         fixtures::attendee(&c, event, m).await;
     }
     let due = ReminderDue { event_id: EventId(event), trigger_at: at("2026-12-23T17:00:00Z") };
-    schedule_notifications::fan_out(&db.store, &q.sqs, &q.fan_out, due).await.expect("fan-out");
+    schedule_notifications::fan_out(&db.store, &q.sqs, &q.fan_out, due.into()).await.expect("fan-out");
     let sms = drain_queue(q.sqs.client(), &q.fan_out.sms_queue_url).await;
     let email = drain_queue(q.sqs.client(), &q.fan_out.email_queue_url).await;
     let push = drain_queue(q.sqs.client(), &q.fan_out.push_queue_url).await;
@@ -242,6 +242,7 @@ async fn bad_input_and_refused_recipients_are_acknowledged_and_logged() {
         body: d.to_body(),
         group_id: d.group_id(),
         deduplication_id: d.deduplication_id(),
+        sent_timestamp: String::new(),
     };
     let mut unknown_user = Delivery::parse(&sms[1].body).unwrap();
     unknown_user.user_id.0 += 10_000;
@@ -255,7 +256,11 @@ async fn bad_input_and_refused_recipients_are_acknowledged_and_logged() {
     assert!(flagged, "the user row shows the opt-out");
 
     let mut invalid = Delivery::parse(&sms[1].body).unwrap();
-    invalid.reminder_id = db.store.record_firing(invalid.event_id, at("2026-12-23T18:00:00Z")).await.unwrap();
+    invalid.reminder_id = db
+        .store
+        .record_firing(&ReminderDue { event_id: invalid.event_id, trigger_at: at("2026-12-23T18:00:00Z") }.into())
+        .await
+        .unwrap();
     invalid.receiver = "500 100 200".into();
     let response = deliver_batch(&db.store, &s.sms, &sqs_event(&[extra(&invalid, "invalid")])).await;
     assert!(response.batch_item_failures.is_empty());
@@ -272,7 +277,7 @@ async fn bad_input_and_refused_recipients_are_acknowledged_and_logged() {
         async move {
             let r = c
                 .query_one(
-                    "SELECT status::text, coalesce(last_error, '') FROM event_reminders_logs WHERE reminder_id = $1 AND user_id = $2",
+                    "SELECT status::text, coalesce(last_error, '') FROM event_reminders_logs WHERE event_reminders_id = $1 AND user_id = $2",
                     &[&reminder, &user],
                 )
                 .await

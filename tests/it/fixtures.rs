@@ -1,12 +1,14 @@
 //! Rows the HTTP API would write (groups, events, members), inserted with
-//! plain SQL: the suite itself only reads them.
+//! plain SQL shaped like the API's own statements (its column lists, its
+//! `"timestamp"` columns): the suite itself only reads them. Users are
+//! Torium's (the Cognito trigger writes them), the rest is the API's.
 
 use chrono::{DateTime, Utc};
 use torium_store::PooledClient;
 
 pub async fn user(db: &PooledClient, email: &str) -> i64 {
     db.query_one(
-        "INSERT INTO users (cognito_user_id, email, confirmed) VALUES ($1, $2, true) RETURNING id",
+        "INSERT INTO users (cognito_user_id, email, is_confirmed) VALUES ($1, $2, true) RETURNING id",
         &[&format!("cognito-{email}"), &email],
     )
     .await
@@ -23,8 +25,8 @@ pub async fn user_with_contact(
     bank: Option<&str>,
 ) -> i64 {
     db.query_one(
-        "INSERT INTO users (cognito_user_id, email, mobile_number, reminder_preference, device_arn, organization_id, confirmed) \
-         VALUES ($1, $2, $3, $4::text::reminder_preference, $5, (SELECT id FROM organizations WHERE name = $6), true) \
+        "INSERT INTO users (cognito_user_id, email, mobile_number, reminder_preferences, device_arn, organization_id, is_confirmed) \
+         VALUES ($1, $2, $3, $4::text::reminder_preferences_type, $5, (SELECT id FROM organizations WHERE name = $6), true) \
          RETURNING id",
         &[&format!("cognito-{email}"), &email, &phone, &preference, &device_arn, &bank],
     )
@@ -46,14 +48,30 @@ pub async fn unique_member(
     user_with_contact(db, &email, phone, preference, device_arn, bank).await
 }
 
+/// A group with an admin of its own (a new user, `admin-…@example.com`).
 pub async fn group(db: &PooledClient, name: &str) -> i64 {
-    db.query_one("INSERT INTO groups (name) VALUES ($1) RETURNING id", &[&name]).await.expect("insert group").get(0)
+    let admin = user(db, &format!("{}@example.com", torium_tests::unique_name("admin"))).await;
+    group_with_admin(db, name, admin).await
 }
 
-pub async fn member(db: &PooledClient, group_id: i64, user_id: i64, role: &str, joined_at: DateTime<Utc>) {
+/// A group as the API creates it: the group row, then its admin's membership.
+pub async fn group_with_admin(db: &PooledClient, name: &str, admin_id: i64) -> i64 {
+    let id: i64 = db
+        .query_one(
+            "INSERT INTO groups (name, admin_id, description, \"timestamp\") VALUES ($1, $2, 'A group', now()) RETURNING id",
+            &[&name, &admin_id],
+        )
+        .await
+        .expect("insert group")
+        .get(0);
+    member(db, id, admin_id, "admin", Utc::now()).await;
+    id
+}
+
+pub async fn member(db: &PooledClient, group_id: i64, user_id: i64, status: &str, joined_at: DateTime<Utc>) {
     db.execute(
-        "INSERT INTO users_groups (group_id, user_id, role, joined_at) VALUES ($1, $2, $3::text::member_role, $4)",
-        &[&group_id, &user_id, &role, &joined_at],
+        "INSERT INTO users_groups (group_id, user_id, status, \"timestamp\") VALUES ($1, $2, $3::text::member_status, $4)",
+        &[&group_id, &user_id, &status, &joined_at],
     )
     .await
     .expect("insert group member");
@@ -61,8 +79,9 @@ pub async fn member(db: &PooledClient, group_id: i64, user_id: i64, role: &str, 
 
 pub async fn event(db: &PooledClient, group_id: i64, name: &str, event_at: DateTime<Utc>, budget: Option<&str>) -> i64 {
     db.query_one(
-        "INSERT INTO events (group_id, name, description, event_at, reminder_kind, schedule_period, budget) \
-         VALUES ($1, $2, 'Bring snacks', $3, 'periodical', '1 mon 2 days 03:00:00', $4::text::numeric) RETURNING id",
+        "INSERT INTO events (is_budget, budget, description, group_id, event_timestamp, reminder, schedule_period, \"timestamp\", name) \
+         VALUES ($4::text IS NOT NULL, $4::text::float4, 'Bring snacks', $1, $3, 'periodical', '1 mon 2 days 03:00:00', now(), $2) \
+         RETURNING id",
         &[&group_id, &name, &event_at, &budget],
     )
     .await
@@ -71,9 +90,12 @@ pub async fn event(db: &PooledClient, group_id: i64, name: &str, event_at: DateT
 }
 
 pub async fn attendee(db: &PooledClient, event_id: i64, user_id: i64) {
-    db.execute("INSERT INTO events_users (event_id, user_id) VALUES ($1, $2)", &[&event_id, &user_id])
-        .await
-        .expect("insert event member");
+    db.execute(
+        "INSERT INTO events_users (event_id, user_id, \"timestamp\") VALUES ($1, $2, now())",
+        &[&event_id, &user_id],
+    )
+    .await
+    .expect("insert event member");
 }
 
 pub fn at(rfc3339: &str) -> DateTime<Utc> {
@@ -93,9 +115,9 @@ pub async fn scheduled_event(
 ) -> i64 {
     let id: i64 = db
         .query_one(
-            "INSERT INTO events (group_id, name, description, event_at, reminder_kind, schedule_period, budget) \
-             VALUES ($1, $2, 'See you there', $3, $4::text::reminder_kind, $5::text::interval, 90) RETURNING id",
-            &[&group_id, &name, &event_at, &kind, &period],
+            "INSERT INTO events (is_budget, budget, description, group_id, event_timestamp, reminder, schedule_period, \"timestamp\", name) \
+             VALUES (true, 90, 'See you there', $1, $3, $4::text::reminder_type, $5::text::interval, $6, $2) RETURNING id",
+            &[&group_id, &name, &event_at, &kind, &period, &created_at],
         )
         .await
         .expect("insert scheduled event")

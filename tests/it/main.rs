@@ -1,6 +1,7 @@
 //! Integration tests of the foundation, on real PostgreSQL and moto.
 //! One test binary (modules below) keeps link time down.
 
+mod adoption;
 mod alerts;
 mod cognito;
 mod database_settings;

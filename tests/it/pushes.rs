@@ -54,6 +54,7 @@ fn batch(bodies: &[String]) -> SqsEvent {
             body: body.clone(),
             group_id: "g".into(),
             deduplication_id: format!("d{i}"),
+            sent_timestamp: String::new(),
         })
         .collect();
     sqs_event(&messages)
@@ -61,7 +62,7 @@ fn batch(bodies: &[String]) -> SqsEvent {
 
 async fn invitation(c: &PooledClient, group: i64, user: i64, status: &str) -> i64 {
     c.query_one(
-        "INSERT INTO group_invitation_logs (group_id, user_id, status) VALUES ($1, $2, $3::text::invitation_status) RETURNING id",
+        "INSERT INTO group_invitation_logs (group_id, user_to, \"timestamp\", status) VALUES ($1, $2, now(), $3::text::status_type) RETURNING id",
         &[&group, &user, &status],
     )
     .await
@@ -90,9 +91,8 @@ async fn an_invitation_is_pushed_once_from_the_group_admin_and_marked_sent() {
     let db = TestDatabase::migrated().await;
     let d = devices().await;
     let c = db.client().await;
-    let group = fixtures::group(&c, "Climbing").await;
     let admin = fixtures::user(&c, "admin@example.com").await;
-    fixtures::member(&c, group, admin, "admin", at("2026-01-01T00:00:00Z")).await;
+    let group = fixtures::group_with_admin(&c, "Climbing", admin).await;
     let endpoint = d.endpoint(true).await;
     let invited = fixtures::user_with_contact(&c, "new@example.com", None, Some("PUSH"), Some(&endpoint), None).await;
     let id = invitation(&c, group, invited, "pending").await;
@@ -148,9 +148,12 @@ async fn answered_invitations_missing_devices_and_gone_rows_push_nothing() {
     assert_eq!(device, None, "the dead endpoint is forgotten");
     assert_eq!(invitation_status(&c, id).await.0, "pending");
 
-    // The group is deleted (its invitations with it): acknowledged.
+    // The invitation is deleted (the API deletes a group's invitations
+    // before the group): acknowledged.
     let gone = invitation(&c, group, user, "pending").await;
-    c.execute("DELETE FROM groups WHERE id = $1", &[&group]).await.unwrap();
+    c.execute("DELETE FROM group_invitation_logs WHERE group_id = $1 AND user_to = $2", &[&group, &user])
+        .await
+        .unwrap();
     let bodies = [invitation_body(gone, user, group), "not json".to_owned(), invitation_body(gone, user, group)];
     let response = send_group_invitation::handle_batch(&db.store, &d.publisher, &batch(&bodies)).await;
     let failed: Vec<&str> = response.batch_item_failures.iter().map(|f| f.item_identifier.as_str()).collect();

@@ -6,7 +6,9 @@ use chrono::{DateTime, TimeDelta, Utc};
 use schedule_events::{RunSummary, SchedulerConfig, run_scheduler};
 use schedule_notifications::{FanOutConfig, handle_batch};
 use torium_aws::{AwsError, FailureKind, MessageQueue, OutgoingMessage, SqsQueue};
-use torium_domain::{Channel, Delivery, DeliveryContent, EventId, ReminderDue};
+use torium_domain::{
+    Channel, Delivery, DeliveryContent, EventId, Firing, ReminderDue, ReminderRequest, ReminderSource,
+};
 use torium_tests::TestDatabase;
 use torium_tests::moto::{self, ReceivedMessage, create_fifo_queue, drain_queue, sqs_event};
 
@@ -169,7 +171,7 @@ async fn every_kind_fires_at_its_minute_and_fans_out_to_each_member_by_channel()
     // The member without any usable channel is logged as skipped.
     let skipped: Vec<(i64, String)> = c
         .query(
-            "SELECT l.user_id, l.status::text FROM event_reminders_logs l JOIN event_reminders r ON r.id = l.reminder_id \
+            "SELECT l.user_id, l.status::text FROM event_reminders_logs l JOIN event_reminders r ON r.id = l.event_reminders_id \
              WHERE r.event_id = $1",
             &[&weekly],
         )
@@ -318,7 +320,9 @@ async fn a_changed_event_is_rescheduled_from_the_change_on() {
     assert_eq!(next_reminder_at(&db, event).await, Some(at("2026-12-09T10:00:00Z")));
 
     // The API moves the event; the trigger makes it due for rescheduling.
-    c.execute("UPDATE events SET event_at = $2 WHERE id = $1", &[&event, &at("2026-12-20T10:00:00Z")]).await.unwrap();
+    c.execute("UPDATE events SET event_timestamp = $2 WHERE id = $1", &[&event, &at("2026-12-20T10:00:00Z")])
+        .await
+        .unwrap();
     let (changed_at, next): (Option<DateTime<Utc>>, Option<DateTime<Utc>>) = {
         let r = c
             .query_one("SELECT schedule_changed_at, next_reminder_at FROM events WHERE id = $1", &[&event])
@@ -344,11 +348,28 @@ fn due_body(event: i64, trigger: &str) -> ReceivedMessage {
         body: due.to_body(),
         group_id: due.group_id(),
         deduplication_id: due.deduplication_id(),
+        sent_timestamp: String::new(),
+    }
+}
+
+/// The HTTP API's "notify now" for `event` (whose own time is
+/// `event_timestamp`), as SQS hands it over: one message group for all of
+/// the API's messages, sent at `sent_at`.
+fn notify_now_body(event: i64, event_timestamp: &str, sent_at: &str) -> ReceivedMessage {
+    ReceivedMessage {
+        message_id: format!("notify-{event}-{sent_at}"),
+        body: format!(
+            r#"{{"event_id": {{"DataType": "String", "StringValue": "{event}"}},
+                "event_timestamp": {{"DataType": "String", "StringValue": "{event_timestamp}"}}}}"#
+        ),
+        group_id: "CreateScheduleNotificationsEvent".into(),
+        deduplication_id: format!("content-sha-{event}"),
+        sent_timestamp: at(sent_at).timestamp_millis().to_string(),
     }
 }
 
 #[tokio::test]
-async fn a_redelivered_or_legacy_message_fans_out_once() {
+async fn a_redelivered_message_fans_out_once() {
     let db = TestDatabase::migrated().await;
     let q = queues().await;
     let c = db.client().await;
@@ -359,22 +380,70 @@ async fn a_redelivered_or_legacy_message_fans_out_once() {
         fixtures::attendee(&c, event, user).await;
     }
     let typed = due_body(event, "2026-12-23T17:00:00Z");
-    // The HTTP API's "notify now" body for the same firing.
-    let legacy = ReceivedMessage {
-        body: format!(
-            r#"{{"event_id": {{"DataType": "String", "StringValue": "{event}"}},
-                "event_timestamp": {{"DataType": "String", "StringValue": "2026-12-23 17:00:00"}}}}"#
-        ),
-        message_id: "legacy-1".into(),
-        ..typed.clone()
-    };
-    for batch in [vec![typed.clone()], vec![typed.clone()], vec![legacy]] {
+    for batch in [vec![typed.clone()], vec![typed.clone()]] {
         let response = handle_batch(&db.store, &q.sqs, &q.fan_out, &sqs_event(&batch)).await;
         assert!(response.batch_item_failures.is_empty());
     }
     assert_eq!(q.take_sends().await.len(), 3, "one send per member whatever the redeliveries");
     let firings: i64 = c.query_one("SELECT count(*) FROM event_reminders", &[]).await.unwrap().get(0);
     assert_eq!(firings, 1);
+}
+
+#[tokio::test]
+async fn notify_now_reminds_everyone_now_once_and_apart_from_the_scheduled_reminder() {
+    let db = TestDatabase::migrated().await;
+    let q = queues().await;
+    let c = db.client().await;
+    let group = fixtures::group(&c, "G").await;
+    let event = fixtures::christmas_event(&c, group, "Christmas dinner").await;
+    for i in 0..3 {
+        let user = fixtures::user_with_contact(&c, &format!("now{i}@example.com"), None, None, None, None).await;
+        fixtures::attendee(&c, event, user).await;
+    }
+    // The scheduled reminder, then the API's "notify now" (its
+    // event_timestamp is the event's own time, as Python's str() writes
+    // it), redelivered once, then a second "notify now" a day later.
+    let scheduled = due_body(event, "2026-12-23T17:00:00Z");
+    let notify = notify_now_body(event, "2026-12-24 17:00:00", "2026-12-20T09:30:15.250Z");
+    let later = notify_now_body(event, "2026-12-24 17:00:00.000000", "2026-12-21T10:00:00Z");
+    for batch in [vec![scheduled], vec![notify.clone()], vec![notify], vec![later]] {
+        let response = handle_batch(&db.store, &q.sqs, &q.fan_out, &sqs_event(&batch)).await;
+        assert!(response.batch_item_failures.is_empty());
+    }
+    let sends = q.take_sends().await;
+    assert_eq!(sends.len(), 9, "three firings, each reaching each of the three members once");
+    let DeliveryContent::Email { text, .. } = &sends[3].content else { panic!("an email") };
+    assert!(text.contains("24 Dec 2026, 18:00:00"), "the notify-now shows the event's own time: {text}");
+
+    let firings: Vec<(String, DateTime<Utc>)> = c
+        .query(
+            "SELECT source::text, trigger_timestamp FROM event_reminders WHERE event_id = $1 ORDER BY trigger_timestamp",
+            &[&event],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect();
+    assert_eq!(
+        firings,
+        [
+            ("notify_now".to_owned(), at("2026-12-20T09:30:15.250Z")),
+            ("notify_now".to_owned(), at("2026-12-21T10:00:00Z")),
+            ("scheduled".to_owned(), at("2026-12-23T17:00:00Z")),
+        ],
+        "a notify-now is recorded at when it was sent, which the API's once-in-24-hours rule reads"
+    );
+    let logs: i64 = c
+        .query_one(
+            "SELECT count(*) FROM event_reminders_logs l JOIN event_reminders r ON r.id = l.event_reminders_id \
+             WHERE r.event_id = $1",
+            &[&event],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(logs, 0, "the fan-out writes no log rows for reachable members; the senders do");
 }
 
 #[tokio::test]
@@ -424,4 +493,15 @@ fn the_sample_events_are_what_the_handlers_read() {
     let batch: SqsEvent = serde_json::from_str(include_str!("../../events/schedule-notifications.json")).unwrap();
     let due = ReminderDue::parse(batch.records[0].body.as_deref().unwrap()).unwrap();
     assert_eq!(due, ReminderDue { event_id: EventId(1), trigger_at: at("2026-12-23T17:00:00Z") });
+    let notify_now = ReminderRequest::parse(batch.records[1].body.as_deref().unwrap()).unwrap();
+    let sent_at = torium_runtime::sent_at(&batch.records[1]).expect("SentTimestamp");
+    assert_eq!(
+        notify_now.firing(sent_at),
+        Firing {
+            event_id: EventId(1),
+            trigger_at: at("2026-12-20T09:30:00Z"),
+            source: ReminderSource::NotifyNow,
+            occurrence_at: Some(at("2026-12-24T17:00:00Z")),
+        }
+    );
 }

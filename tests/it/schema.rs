@@ -21,7 +21,7 @@ async fn each_idempotency_key_refuses_a_duplicate() {
 
     let reminder: i64 = c
         .query_one(
-            "INSERT INTO event_reminders (event_id, trigger_at) VALUES ($1, $2) RETURNING id",
+            "INSERT INTO event_reminders (event_id, trigger_timestamp) VALUES ($1, $2) RETURNING id",
             &[&event, &trigger],
         )
         .await
@@ -29,12 +29,12 @@ async fn each_idempotency_key_refuses_a_duplicate() {
         .get(0);
     expect_unique_violation(
         &c,
-        "INSERT INTO event_reminders (event_id, trigger_at) VALUES ($1, $2)",
+        "INSERT INTO event_reminders (event_id, trigger_timestamp) VALUES ($1, $2)",
         &[&event, &trigger],
     )
     .await;
 
-    let log = "INSERT INTO event_reminders_logs (reminder_id, user_id, channel) VALUES ($1, $2, 'email')";
+    let log = "INSERT INTO event_reminders_logs (event_reminders_id, user_id, channel) VALUES ($1, $2, 'email')";
     c.execute(log, &[&reminder, &user]).await.unwrap();
     expect_unique_violation(&c, log, &[&reminder, &user]).await;
 
@@ -46,17 +46,31 @@ async fn each_idempotency_key_refuses_a_duplicate() {
         .await
         .unwrap()
         .get(0);
-    let comment_log = "INSERT INTO events_comments_logs (comment_id, user_id) VALUES ($1, $2)";
+    let comment_log = "INSERT INTO events_comments_logs (events_comments_id, user_id) VALUES ($1, $2)";
     c.execute(comment_log, &[&comment, &user]).await.unwrap();
     expect_unique_violation(&c, comment_log, &[&comment, &user]).await;
+}
 
-    let attend = "INSERT INTO events_users (event_id, user_id) VALUES ($1, $2)";
-    c.execute(attend, &[&event, &user]).await.unwrap();
-    expect_unique_violation(&c, attend, &[&event, &user]).await;
-
-    let membership = "INSERT INTO users_groups (group_id, user_id) VALUES ($1, $2)";
-    c.execute(membership, &[&group, &user]).await.unwrap();
-    expect_unique_violation(&c, membership, &[&group, &user]).await;
+#[tokio::test]
+async fn duplicate_memberships_are_accepted_as_the_api_may_write_them() {
+    let db = TestDatabase::migrated().await;
+    let c = db.client().await;
+    let group = fixtures::group(&c, "G").await;
+    let user = fixtures::user(&c, "u@example.com").await;
+    let event = fixtures::event(&c, group, "E", at("2026-12-24T17:00:00Z"), None).await;
+    for _ in 0..2 {
+        fixtures::attendee(&c, event, user).await;
+        fixtures::member(&c, group, user, "standard", at("2026-01-01T00:00:00Z")).await;
+    }
+    let rows: i64 = c
+        .query_one(
+            "SELECT (SELECT count(*) FROM events_users WHERE event_id = $1) + (SELECT count(*) FROM users_groups WHERE user_id = $2)",
+            &[&event, &user],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(rows, 4);
 }
 
 #[tokio::test]
@@ -121,7 +135,7 @@ async fn the_three_banks_are_seeded_with_payment_urls() {
     let banks: Vec<(String, Option<String>)> = db
         .client()
         .await
-        .query("SELECT name, payment_url FROM organizations ORDER BY name", &[])
+        .query("SELECT name, url FROM organizations ORDER BY name", &[])
         .await
         .unwrap()
         .iter()
@@ -140,7 +154,8 @@ async fn bad_rows_are_refused_by_the_schema() {
     let group = fixtures::group(&c, "G").await;
     let bad_zone = c
         .execute(
-            "INSERT INTO events (group_id, name, event_at, time_zone) VALUES ($1, 'E', now(), 'Europe/Atlantis')",
+            "INSERT INTO events (is_budget, group_id, name, event_timestamp, reminder, schedule_period, \"timestamp\", time_zone) \
+             VALUES (false, $1, 'E', now(), 'once', '1 day', now(), 'Europe/Atlantis')",
             &[&group],
         )
         .await
@@ -148,43 +163,49 @@ async fn bad_rows_are_refused_by_the_schema() {
     assert_eq!(bad_zone.code(), Some(&SqlState::CHECK_VIOLATION));
     let bad_kind = c
         .execute(
-            "INSERT INTO events (group_id, name, event_at, reminder_kind) VALUES ($1, 'E', now(), 'daily')",
+            "INSERT INTO events (is_budget, group_id, name, event_timestamp, reminder, schedule_period, \"timestamp\") \
+             VALUES (false, $1, 'E', now(), 'daily', '1 day', now())",
             &[&group],
         )
         .await
         .unwrap_err();
     assert_eq!(bad_kind.code(), Some(&SqlState::INVALID_TEXT_REPRESENTATION));
-    let negative_budget = c
-        .execute("INSERT INTO events (group_id, name, event_at, budget) VALUES ($1, 'E', now(), -1)", &[&group])
-        .await
-        .unwrap_err();
-    assert_eq!(negative_budget.code(), Some(&SqlState::CHECK_VIOLATION));
 }
 
 #[tokio::test]
-async fn deleting_a_group_removes_its_events_and_their_logs() {
+async fn deleting_an_event_as_the_api_does_removes_its_firings_and_their_logs() {
     let db = TestDatabase::migrated().await;
     let c = db.client().await;
     let group = fixtures::group(&c, "G").await;
     let user = fixtures::user(&c, "u@example.com").await;
     let event = fixtures::event(&c, group, "E", at("2026-12-24T17:00:00Z"), None).await;
     let reminder: i64 = c
-        .query_one("INSERT INTO event_reminders (event_id, trigger_at) VALUES ($1, now()) RETURNING id", &[&event])
+        .query_one(
+            "INSERT INTO event_reminders (event_id, trigger_timestamp) VALUES ($1, now()) RETURNING id",
+            &[&event],
+        )
         .await
         .unwrap()
         .get(0);
-    c.execute("INSERT INTO event_reminders_logs (reminder_id, user_id) VALUES ($1, $2)", &[&reminder, &user])
+    c.execute("INSERT INTO event_reminders_logs (event_reminders_id, user_id) VALUES ($1, $2)", &[&reminder, &user])
         .await
         .unwrap();
-    c.execute("DELETE FROM groups WHERE id = $1", &[&group]).await.unwrap();
+    fixtures::attendee(&c, event, user).await;
+    // The API deletes children before parents: members, then the event.
+    c.execute("DELETE FROM events_users WHERE event_id = $1", &[&event]).await.unwrap();
+    c.execute("DELETE FROM events WHERE id = $1", &[&event]).await.unwrap();
     let left: i64 = c
-        .query_one("SELECT (SELECT count(*) FROM events) + (SELECT count(*) FROM event_reminders_logs)", &[])
+        .query_one(
+            "SELECT (SELECT count(*) FROM events) + (SELECT count(*) FROM event_reminders) \
+                  + (SELECT count(*) FROM event_reminders_logs)",
+            &[],
+        )
         .await
         .unwrap()
         .get(0);
     assert_eq!(left, 0);
     let users: i64 = c.query_one("SELECT count(*) FROM users", &[]).await.unwrap().get(0);
-    assert_eq!(users, 1, "people outlive their groups");
+    assert_eq!(users, 2, "people (the member and the group's admin) outlive events");
 }
 
 #[tokio::test]

@@ -2,7 +2,10 @@
 //! code, without AWS: every function package is deployed, every environment
 //! variable the code reads is set, every queue a function sends to is declared
 //! and granted, every queue is FIFO with a dead-letter queue and consumed with
-//! partial batch responses, and no IAM statement has a `*` action.
+//! partial batch responses, no IAM statement has a `*` action, and the three
+//! queues the existing HTTP API sends to accept its messages (content-based
+//! deduplication) under their stack-prefixed names or, with `ApiQueueNames`,
+//! the names the API has hard-coded.
 //!
 //! The template's short-form tags (`!Ref X`, `!GetAtt A.B`, `!Sub …`, `!If […]`)
 //! are read into their long form (`{"Ref": X}`, `{"Fn::GetAtt": [A, B]}`, …), the
@@ -20,6 +23,20 @@ const NOT_SET_BY_TEMPLATE: [&str; 1] = ["DATABASE_URL"];
 /// statement may allow them on `"*"`.
 const ACTIONS_WITHOUT_RESOURCES: [&str; 4] =
     ["xray:PutTraceSegments", "xray:PutTelemetryRecords", "sns:CheckIfPhoneNumberIsOptedOut", "sns:Publish"];
+
+/// The queues the existing HTTP API sends to (contracts §2): logical id, the
+/// name after `<stack>-` by default, and the name the API has hard-coded. It
+/// sends no deduplication id, so these have content-based deduplication.
+const API_QUEUES: [(&str, &str, &str); 3] = [
+    ("ScheduleNotificationsQueue", "schedule-notifications.fifo", "schedule-notifications-queue.fifo"),
+    ("GroupInvitationQueue", "group-invitation.fifo", "send_push_group_invitation-queue.fifo"),
+    ("CommentPushQueue", "comment-push.fifo", "schedule-push-notification-comments-queue.fifo"),
+];
+
+/// The parameter that gives those three queues the API's names, and its values.
+const API_QUEUE_NAMES_PARAMETER: &str = "ApiQueueNames";
+const STACK_PREFIXED: &str = "stack-prefixed";
+const API_NAMES: &str = "torium-api";
 
 fn workspace() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
@@ -241,6 +258,109 @@ fn allows(statements: &[&Value], action: &str, resource: &Value) -> bool {
     })
 }
 
+/// One deployment of the template: a stack name and the parameter values given
+/// (the others take their defaults), enough to evaluate the template's
+/// conditions and the names it builds from them, as CloudFormation would.
+struct Deployment<'t> {
+    template: &'t Template,
+    stack: &'t str,
+    parameters: BTreeMap<&'t str, &'t str>,
+}
+
+impl Deployment<'_> {
+    fn parameter(&self, name: &str) -> String {
+        if let Some(value) = self.parameters.get(name) {
+            return (*value).to_owned();
+        }
+        let declared = &self.template.doc["Parameters"][name];
+        assert!(declared.is_object(), "no parameter {name}");
+        match &declared["Default"] {
+            Value::String(s) => s.clone(),
+            Value::Number(n) => n.to_string(),
+            _ => panic!("parameter {name} has no default and is not given"),
+        }
+    }
+
+    fn condition(&self, name: &str) -> bool {
+        let condition = &self.template.doc["Conditions"][name];
+        assert!(!condition.is_null(), "no condition {name}");
+        self.truth(condition)
+    }
+
+    fn truth(&self, v: &Value) -> bool {
+        let args = |f: &str| v[f].as_array().unwrap_or_else(|| panic!("{f}: a list")).clone();
+        if v.get("Fn::Equals").is_some() {
+            let a = args("Fn::Equals");
+            self.value(&a[0]) == self.value(&a[1])
+        } else if v.get("Fn::Not").is_some() {
+            !self.truth(&args("Fn::Not")[0])
+        } else if v.get("Fn::And").is_some() {
+            args("Fn::And").iter().all(|x| self.truth(x))
+        } else if v.get("Fn::Or").is_some() {
+            args("Fn::Or").iter().any(|x| self.truth(x))
+        } else if let Some(name) = v["Condition"].as_str() {
+            self.condition(name)
+        } else {
+            panic!("not a condition this test evaluates: {v}")
+        }
+    }
+
+    /// A string value: literal, `Ref`, `Fn::If`, or `Fn::Sub` of references.
+    fn value(&self, v: &Value) -> String {
+        if let Some(s) = v.as_str() {
+            return s.to_owned();
+        }
+        if let Some(name) = v["Ref"].as_str() {
+            return self.reference(name);
+        }
+        if let Some([condition, yes, no]) = v.get("Fn::If").and_then(Value::as_array).map(Vec::as_slice) {
+            let condition = condition.as_str().expect("Fn::If names a condition");
+            return self.value(if self.condition(condition) { yes } else { no });
+        }
+        if let Some(text) = v["Fn::Sub"].as_str() {
+            let mut out = String::new();
+            let mut rest = text;
+            while let Some(at) = rest.find("${") {
+                out.push_str(&rest[..at]);
+                let end = rest[at..].find('}').map(|e| at + e).expect("${ without }");
+                out.push_str(&self.reference(&rest[at + 2..end]));
+                rest = &rest[end + 1..];
+            }
+            out.push_str(rest);
+            return out;
+        }
+        panic!("not a value this test evaluates: {v}")
+    }
+
+    fn reference(&self, name: &str) -> String {
+        match name {
+            "AWS::StackName" => self.stack.to_owned(),
+            "AWS::Region" => "eu-central-1".to_owned(),
+            "AWS::AccountId" => "123456789012".to_owned(),
+            "AWS::Partition" => "aws".to_owned(),
+            _ => self.parameter(name),
+        }
+    }
+
+    /// Every queue's name in this deployment, by logical id.
+    fn queue_names(&self) -> BTreeMap<String, String> {
+        self.template
+            .of_type("AWS::SQS::Queue")
+            .map(|(id, r)| (id.clone(), self.value(&r["Properties"]["QueueName"])))
+            .collect()
+    }
+}
+
+/// Every string inside a value, with where it is (a path of keys).
+fn all_strings(v: &Value, at: &str, out: &mut Vec<(String, String)>) {
+    match v {
+        Value::String(s) => out.push((at.to_owned(), s.clone())),
+        Value::Array(items) => items.iter().enumerate().for_each(|(i, x)| all_strings(x, &format!("{at}[{i}]"), out)),
+        Value::Object(m) => m.iter().for_each(|(k, x)| all_strings(x, &format!("{at}.{k}"), out)),
+        _ => {}
+    }
+}
+
 // ---------------------------------------------------------------------------
 // Reading the code
 // ---------------------------------------------------------------------------
@@ -415,8 +535,13 @@ fn template_queues_are_fifo_with_dead_letter_queues_and_partial_batch_responses(
     }
     for (id, p) in &queues {
         assert_eq!(p["FifoQueue"], true, "{id}: FifoQueue");
-        assert!(p["QueueName"]["Fn::Sub"].as_str().is_some_and(|n| n.ends_with(".fifo")), "{id}: QueueName *.fifo");
-        assert_eq!(p["ContentBasedDeduplication"], false, "{id}: the suite sets deduplication ids");
+        // A name, or one per branch of `Fn::If` (see the ApiQueueNames test below).
+        let names = branches(&p["QueueName"]);
+        assert!(!names.is_empty(), "{id}: an explicit QueueName");
+        for name in names {
+            let name = name.as_str().or_else(|| name["Fn::Sub"].as_str()).expect("QueueName: a name or !Sub");
+            assert!(name.ends_with(".fifo"), "{id}: QueueName {name} is not *.fifo");
+        }
         if let Some(redrive) = p.get("RedrivePolicy") {
             let dlq = redrive["deadLetterTargetArn"]["Fn::GetAtt"][0].as_str().expect("deadLetterTargetArn: !GetAtt");
             assert!(queues.contains_key(&dlq.to_owned()), "{id}: dead-letter queue {dlq} is not declared");
@@ -467,4 +592,89 @@ fn template_iam_has_no_wildcard_actions() {
         assert!(f.props.get("Policies").is_none(), "{}: use its own Role, not SAM Policies", f.id);
         f.role_id();
     }
+}
+
+#[test]
+fn template_content_based_deduplication_is_on_exactly_for_the_queues_the_api_sends_to() {
+    let t = Template::load();
+    let api_queues: BTreeSet<&str> = API_QUEUES.iter().map(|(id, _, _)| *id).collect();
+    let mut seen = BTreeSet::new();
+    for (id, r) in t.of_type("AWS::SQS::Queue") {
+        let p = &r["Properties"];
+        let dedup = p.get("ContentBasedDeduplication");
+        if api_queues.contains(id.as_str()) {
+            // A plain `true`, whatever the parameters: the API never sends an id.
+            assert_eq!(dedup, Some(&json!(true)), "{id}: the HTTP API sends no deduplication id");
+            seen.insert(id.as_str());
+            // Its dead-letter queue is FIFO like it (SQS requires it) and needs no
+            // content-based deduplication: a moved message keeps an id (its message id).
+            let dlq = p["RedrivePolicy"]["deadLetterTargetArn"]["Fn::GetAtt"][0].as_str().expect("a dead-letter queue");
+            let dlq = &t.resource(dlq)["Properties"];
+            assert_eq!(dlq["FifoQueue"], true, "{id}: a FIFO queue's dead-letter queue is FIFO");
+            assert!(dlq.get("ContentBasedDeduplication").is_none_or(|d| d == false), "{id}'s dead-letter queue");
+        } else {
+            // Torium's own producers send explicit deduplication ids.
+            assert!(dedup.is_none_or(|d| d == false), "{id}: content-based deduplication is off or absent");
+        }
+    }
+    assert_eq!(seen, api_queues, "the queues the HTTP API sends to are declared");
+}
+
+#[test]
+fn template_api_queue_names_parameter_gives_the_three_queues_the_apis_names() {
+    let t = Template::load();
+    let parameter = &t.doc["Parameters"][API_QUEUE_NAMES_PARAMETER];
+    assert_eq!(parameter["Type"], "String", "{API_QUEUE_NAMES_PARAMETER}");
+    assert_eq!(parameter["Default"], STACK_PREFIXED, "{API_QUEUE_NAMES_PARAMETER}: stack-prefixed names by default");
+    assert_eq!(parameter["AllowedValues"], json!([STACK_PREFIXED, API_NAMES]), "{API_QUEUE_NAMES_PARAMETER}");
+
+    let deploy = |stack, value: Option<&'static str>| {
+        let parameters = value.map(|v| (API_QUEUE_NAMES_PARAMETER, v)).into_iter().collect();
+        Deployment { template: &t, stack, parameters }.queue_names()
+    };
+    let default = deploy("torium", None);
+    assert_eq!(default, deploy("torium", Some(STACK_PREFIXED)));
+    let api = deploy("torium", Some(API_NAMES));
+    for (id, name) in &default {
+        assert!(name.starts_with("torium-") && name.ends_with(".fifo"), "{id}: {name} is not <stack>-*.fifo");
+    }
+    for (id, prefixed, hard_coded) in API_QUEUES {
+        assert_eq!(default[id], format!("torium-{prefixed}"), "{id} by default");
+        assert_eq!(api[id], hard_coded, "{id} with {API_QUEUE_NAMES_PARAMETER}={API_NAMES}");
+    }
+    for (id, name) in &default {
+        if !API_QUEUES.iter().any(|(api_id, _, _)| *api_id == id.as_str()) {
+            assert_eq!(&api[id], name, "{id} (dead-letter queues included) keeps its name with {API_NAMES}");
+        }
+    }
+
+    // Valid SQS names (at most 80 characters, letters, digits, - and _), all
+    // different, with a stack name as long as docs/deploy.md allows (40).
+    let long_stack = "a-forty-character-stack-name-for-torium0";
+    assert_eq!(long_stack.len(), 40);
+    for value in [STACK_PREFIXED, API_NAMES] {
+        let names = deploy(long_stack, Some(value));
+        let distinct: BTreeSet<&String> = names.values().collect();
+        assert_eq!(distinct.len(), names.len(), "two queues share a name with {value}: {names:?}");
+        for (id, name) in &names {
+            let base = name.strip_suffix(".fifo").unwrap_or_else(|| panic!("{id}: {name} is not *.fifo"));
+            assert!(name.len() <= 80, "{id}: {name} is longer than 80 characters");
+            assert!(base.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_'), "{id}: {name}");
+        }
+    }
+
+    // Whatever the names, everything else finds a queue through Ref / GetAtt
+    // (event source mappings, policies, environment, alarms, outputs): no
+    // queue name is spelt out anywhere but in the queues' own QueueName.
+    let mut found = Vec::new();
+    for (id, r) in t.resources() {
+        let mut r = r.clone();
+        if r["Type"] == "AWS::SQS::Queue" {
+            r["Properties"].as_object_mut().unwrap().remove("QueueName");
+        }
+        all_strings(&r, &format!("Resources.{id}"), &mut found);
+    }
+    all_strings(&t.doc["Outputs"], "Outputs", &mut found);
+    let spelt: Vec<_> = found.iter().filter(|(_, s)| s.contains(".fifo")).collect();
+    assert!(spelt.is_empty(), "queue names spelt out instead of referenced: {spelt:?}");
 }

@@ -45,14 +45,27 @@ fn http_get(endpoint: &str, path: &str) -> String {
 }
 
 /// A new FIFO queue in moto with content-based deduplication off (as the
-/// template declares them); returns its URL.
+/// template declares Torium's own queues and the dead-letter queues); returns
+/// its URL.
 pub async fn create_fifo_queue(sqs: &aws_sdk_sqs::Client, prefix: &str) -> String {
+    create_queue(sqs, prefix, false).await
+}
+
+/// A new FIFO queue in moto with content-based deduplication on, as the
+/// template declares the three queues the existing HTTP API sends to
+/// (schedule notifications, group invitation, comment push): the API sends
+/// no deduplication id. Returns its URL.
+pub async fn create_api_fifo_queue(sqs: &aws_sdk_sqs::Client, prefix: &str) -> String {
+    create_queue(sqs, prefix, true).await
+}
+
+async fn create_queue(sqs: &aws_sdk_sqs::Client, prefix: &str, content_based_deduplication: bool) -> String {
     use aws_sdk_sqs::types::QueueAttributeName;
     let name = format!("{}.fifo", crate::unique_name(prefix));
     sqs.create_queue()
         .queue_name(&name)
         .attributes(QueueAttributeName::FifoQueue, "true")
-        .attributes(QueueAttributeName::ContentBasedDeduplication, "false")
+        .attributes(QueueAttributeName::ContentBasedDeduplication, content_based_deduplication.to_string())
         .send()
         .await
         .expect("create FIFO queue in moto")
@@ -68,6 +81,8 @@ pub struct ReceivedMessage {
     pub body: String,
     pub group_id: String,
     pub deduplication_id: String,
+    /// `SentTimestamp`, epoch milliseconds as SQS writes it ("" when unknown).
+    pub sent_timestamp: String,
 }
 
 /// Every message waiting in the queue, received and deleted (bounded: at
@@ -94,6 +109,7 @@ pub async fn drain_queue(sqs: &aws_sdk_sqs::Client, url: &str) -> Vec<ReceivedMe
                 body: m.body().unwrap_or_default().to_owned(),
                 group_id: attribute(Attr::MessageGroupId),
                 deduplication_id: attribute(Attr::MessageDeduplicationId),
+                sent_timestamp: attribute(Attr::SentTimestamp),
             });
             sqs.delete_message()
                 .queue_url(url)
@@ -116,6 +132,15 @@ pub fn sqs_event(messages: &[ReceivedMessage]) -> aws_lambda_events::event::sqs:
             record.message_id = Some(m.message_id.clone());
             record.body = Some(m.body.clone());
             record.event_source = Some("aws:sqs".to_owned());
+            for (name, value) in [
+                ("MessageGroupId", &m.group_id),
+                ("MessageDeduplicationId", &m.deduplication_id),
+                ("SentTimestamp", &m.sent_timestamp),
+            ] {
+                if !value.is_empty() {
+                    record.attributes.insert(name.to_owned(), value.clone());
+                }
+            }
             record
         })
         .collect();

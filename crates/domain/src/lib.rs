@@ -13,7 +13,8 @@ mod texts;
 
 pub use alerts::{AlertPlan, Finding, Notice, OpenCondition, Severity, WebhookFormat, plan_alerts, webhook_payload};
 pub use messages::{
-    CommentPosted, Delivery, DeliveryContent, GroupInvitation, MessageError, ReminderDue, parse_attribute_body,
+    CommentPosted, Delivery, DeliveryContent, Firing, GroupInvitation, MessageError, NotifyNow, ReminderDue,
+    ReminderRequest, parse_attribute_body,
 };
 pub use model::*;
 pub use money::{BadAmount, Pln};

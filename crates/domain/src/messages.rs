@@ -6,7 +6,7 @@
 //! JSON body with a `"type"` tag. Consumers accept both forms; a body is typed
 //! when its `type` field is a plain JSON string.
 
-use crate::{Channel, CommentId, EventId, GroupId, InvitationId, ReminderId, UserId};
+use crate::{Channel, CommentId, EventId, GroupId, InvitationId, ReminderId, ReminderSource, UserId};
 use chrono::{DateTime, NaiveDateTime, SecondsFormat, Utc};
 use serde_json::{Map, Value, json};
 use std::collections::BTreeMap;
@@ -147,8 +147,97 @@ fn typed_instant(instant: DateTime<Utc>) -> String {
     instant.to_rfc3339_opts(SecondsFormat::AutoSi, true)
 }
 
-/// One firing of an event's reminder is due (queue `schedule-notifications`).
+/// What a `schedule-notifications` message asks for: the scheduler's typed
+/// body (a firing is due) or the HTTP API's legacy body ("notify now").
 #[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ReminderRequest {
+    Due(ReminderDue),
+    NotifyNow(NotifyNow),
+}
+
+impl ReminderRequest {
+    /// Reads the typed body (`type: reminder_due`) or the legacy one
+    /// (`event_id`, `event_timestamp`).
+    pub fn parse(body: &str) -> Result<Self, MessageError> {
+        let fields = Fields::parse(body, ReminderDue::TYPE, true)?;
+        match fields {
+            Fields::Legacy(_) => Ok(ReminderRequest::NotifyNow(NotifyNow {
+                event_id: EventId(fields.id("event_id")?),
+                event_at: fields.instant("event_timestamp")?,
+            })),
+            Fields::Typed(_) => Ok(ReminderRequest::Due(ReminderDue {
+                event_id: EventId(fields.id("event_id")?),
+                trigger_at: fields.instant("trigger_at")?,
+            })),
+        }
+    }
+
+    /// The firing this message is. `sent_at` is when SQS first accepted the
+    /// message (its `SentTimestamp`, the same on every redelivery): a
+    /// "notify now" is keyed on it, so a redelivery is the same firing and
+    /// the API's "once in 24 hours" rule reads when it was asked for.
+    pub fn firing(&self, sent_at: DateTime<Utc>) -> Firing {
+        match *self {
+            ReminderRequest::Due(due) => due.into(),
+            ReminderRequest::NotifyNow(now) => Firing {
+                event_id: now.event_id,
+                trigger_at: sent_at,
+                source: ReminderSource::NotifyNow,
+                occurrence_at: Some(now.event_at),
+            },
+        }
+    }
+}
+
+/// The API's "notify now": remind every member of the event now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NotifyNow {
+    pub event_id: EventId,
+    /// The event's own time as the API read it (`events.event_timestamp`):
+    /// the occurrence the texts show.
+    pub event_at: DateTime<Utc>,
+}
+
+impl NotifyNow {
+    /// The body exactly as the API writes it: attribute-style fields, the
+    /// time as Python's `str()` of a naive UTC datetime.
+    pub fn to_legacy_body(&self) -> String {
+        let time = self.event_at.naive_utc().format("%Y-%m-%d %H:%M:%S%.f").to_string();
+        json!({
+            "event_id": {"DataType": "String", "StringValue": self.event_id.to_string()},
+            "event_timestamp": {"DataType": "String", "StringValue": time},
+        })
+        .to_string()
+    }
+}
+
+/// One firing of an event's reminder, as the fan-out records and sends it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Firing {
+    pub event_id: EventId,
+    /// The firing's key with `source`: the trigger time of a scheduled
+    /// firing, the request time of a "notify now".
+    pub trigger_at: DateTime<Utc>,
+    pub source: ReminderSource,
+    /// The occurrence the texts show, when the message names it; otherwise
+    /// the event's occurrence for `trigger_at`.
+    pub occurrence_at: Option<DateTime<Utc>>,
+}
+
+impl From<ReminderDue> for Firing {
+    fn from(due: ReminderDue) -> Self {
+        Firing {
+            event_id: due.event_id,
+            trigger_at: due.trigger_at,
+            source: ReminderSource::Scheduled,
+            occurrence_at: None,
+        }
+    }
+}
+
+/// One scheduled firing of an event's reminder is due (queue
+/// `schedule-notifications`, written by schedule-events).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ReminderDue {
     pub event_id: EventId,
     pub trigger_at: DateTime<Utc>,
@@ -157,14 +246,12 @@ pub struct ReminderDue {
 impl ReminderDue {
     const TYPE: &'static str = "reminder_due";
 
-    /// Reads the legacy body (`event_id`, `event_timestamp`) or the typed one.
+    /// Reads the typed body only.
     pub fn parse(body: &str) -> Result<Self, MessageError> {
-        let fields = Fields::parse(body, Self::TYPE, true)?;
-        let (event_id, trigger_at) = match fields {
-            Fields::Legacy(_) => ("event_id", "event_timestamp"),
-            Fields::Typed(_) => ("event_id", "trigger_at"),
-        };
-        Ok(ReminderDue { event_id: EventId(fields.id(event_id)?), trigger_at: fields.instant(trigger_at)? })
+        match ReminderRequest::parse(body)? {
+            ReminderRequest::Due(due) => Ok(due),
+            ReminderRequest::NotifyNow(_) => Err(MessageError::MissingField("type".to_owned())),
+        }
     }
 
     pub fn to_body(&self) -> String {
@@ -388,10 +475,9 @@ mod tests {
     fn the_contracts_example_parses() {
         let body = r#"{"event_id": {"DataType": "String", "StringValue": "42"},
  "event_timestamp": {"DataType": "String", "StringValue": "2026-12-24 18:00:00"}}"#;
-        assert_eq!(
-            ReminderDue::parse(body),
-            Ok(ReminderDue { event_id: EventId(42), trigger_at: utc("2026-12-24T18:00:00Z") })
-        );
+        let notify_now = NotifyNow { event_id: EventId(42), event_at: utc("2026-12-24T18:00:00Z") };
+        assert_eq!(ReminderRequest::parse(body), Ok(ReminderRequest::NotifyNow(notify_now)));
+        assert_eq!(ReminderRequest::parse(&notify_now.to_legacy_body()), Ok(ReminderRequest::NotifyNow(notify_now)));
         assert_eq!(
             parse_attribute_body(body),
             Ok(BTreeMap::from([
@@ -405,37 +491,64 @@ mod tests {
     fn legacy_numbers_and_fractional_seconds() {
         let body = r#"{"event_id": {"DataType": "Number", "StringValue": "7"},
  "event_timestamp": {"DataType": "String", "StringValue": "2026-12-24 18:00:00.123456"}}"#;
-        assert_eq!(
-            ReminderDue::parse(body),
-            Ok(ReminderDue { event_id: EventId(7), trigger_at: utc("2026-12-24T18:00:00.123456Z") })
-        );
+        let notify_now = NotifyNow { event_id: EventId(7), event_at: utc("2026-12-24T18:00:00.123456Z") };
+        assert_eq!(ReminderRequest::parse(body), Ok(ReminderRequest::NotifyNow(notify_now)));
+        assert_eq!(ReminderRequest::parse(&notify_now.to_legacy_body()), Ok(ReminderRequest::NotifyNow(notify_now)));
         let with_offset = legacy(&[("event_id", "7"), ("event_timestamp", "2026-12-24T19:00:00+01:00")]);
-        assert_eq!(ReminderDue::parse(&with_offset).map(|due| due.trigger_at), Ok(utc("2026-12-24T18:00:00Z")));
+        let Ok(ReminderRequest::NotifyNow(parsed)) = ReminderRequest::parse(&with_offset) else {
+            panic!("a notify-now body")
+        };
+        assert_eq!(parsed.event_at, utc("2026-12-24T18:00:00Z"));
+    }
+
+    #[test]
+    fn notify_now_is_keyed_on_when_it_was_sent_and_shows_the_events_time() {
+        let request =
+            ReminderRequest::NotifyNow(NotifyNow { event_id: EventId(7), event_at: utc("2026-12-24T18:00:00Z") });
+        let sent = utc("2026-12-20T09:30:15.250Z");
+        assert_eq!(
+            request.firing(sent),
+            Firing {
+                event_id: EventId(7),
+                trigger_at: sent,
+                source: ReminderSource::NotifyNow,
+                occurrence_at: Some(utc("2026-12-24T18:00:00Z")),
+            }
+        );
+        let due = ReminderRequest::Due(ReminderDue { event_id: EventId(7), trigger_at: utc("2026-12-23T18:00:00Z") });
+        assert_eq!(due.firing(sent).trigger_at, utc("2026-12-23T18:00:00Z"));
+        assert_eq!(due.firing(sent).source, ReminderSource::Scheduled);
     }
 
     #[test]
     fn bad_bodies_say_what_is_wrong() {
         assert_eq!(
-            error_text(ReminderDue::parse(&legacy(&[("event_timestamp", "2026-12-24 18:00:00")]))),
+            error_text(ReminderRequest::parse(&legacy(&[("event_timestamp", "2026-12-24 18:00:00")]))),
             "missing field `event_id`"
         );
         assert_eq!(
-            error_text(ReminderDue::parse(&legacy(&[("event_id", "abc"), ("event_timestamp", "2026-12-24 18:00:00")]))),
+            error_text(ReminderRequest::parse(&legacy(&[
+                ("event_id", "abc"),
+                ("event_timestamp", "2026-12-24 18:00:00")
+            ]))),
             "field `event_id` invalid: expected a positive integer, got \"abc\""
         );
         assert_eq!(
-            error_text(ReminderDue::parse(&legacy(&[("event_id", "-3"), ("event_timestamp", "2026-12-24 18:00:00")]))),
+            error_text(ReminderRequest::parse(&legacy(&[
+                ("event_id", "-3"),
+                ("event_timestamp", "2026-12-24 18:00:00")
+            ]))),
             "field `event_id` invalid: expected a positive integer, got \"-3\""
         );
         assert_eq!(
-            error_text(ReminderDue::parse(&legacy(&[("event_id", "42"), ("event_timestamp", "24.12.2026 18:00")]))),
+            error_text(ReminderRequest::parse(&legacy(&[("event_id", "42"), ("event_timestamp", "24.12.2026 18:00")]))),
             "field `event_timestamp` invalid: expected a UTC time as YYYY-MM-DD HH:MM:SS[.ffffff], got \"24.12.2026 18:00\""
         );
-        assert!(error_text(ReminderDue::parse("garbage")).starts_with("message body is not JSON: "));
-        assert!(error_text(ReminderDue::parse("")).starts_with("message body is not JSON: "));
-        assert_eq!(error_text(ReminderDue::parse("[1, 2]")), "message body is not a JSON object");
+        assert!(error_text(ReminderRequest::parse("garbage")).starts_with("message body is not JSON: "));
+        assert!(error_text(ReminderRequest::parse("")).starts_with("message body is not JSON: "));
+        assert_eq!(error_text(ReminderRequest::parse("[1, 2]")), "message body is not a JSON object");
         assert_eq!(
-            error_text(ReminderDue::parse(r#"{"event_id": 42}"#)),
+            error_text(ReminderRequest::parse(r#"{"event_id": 42}"#)),
             "field `event_id` invalid: expected {\"DataType\": \"String\", \"StringValue\": \"...\"}, got 42"
         );
         assert_eq!(
@@ -443,17 +556,17 @@ mod tests {
             "field `x` invalid: unsupported DataType \"Binary\""
         );
         assert_eq!(
-            error_text(ReminderDue::parse(r#"{"type": "delivery"}"#)),
+            error_text(ReminderRequest::parse(r#"{"type": "delivery"}"#)),
             "unknown message type \"delivery\", expected \"reminder_due\""
         );
         assert_eq!(
-            error_text(ReminderDue::parse(
+            error_text(ReminderRequest::parse(
                 r#"{"type": "reminder_due", "event_id": "42", "trigger_at": "2026-12-24T18:00:00Z"}"#
             )),
             "field `event_id` invalid: expected a positive integer, got \"42\""
         );
         assert_eq!(
-            error_text(ReminderDue::parse(
+            error_text(ReminderRequest::parse(
                 r#"{"type": "reminder_due", "event_id": 42, "trigger_at": "2026-12-24 18:00"}"#
             )),
             "field `trigger_at` invalid: expected an RFC 3339 time, got \"2026-12-24 18:00\": premature end of input"

@@ -118,6 +118,10 @@ string_enum!(
     Channel, "channel" { Sms => "sms", Email => "email", Push => "push" }
 );
 string_enum!(
+    /// `event_reminders.source`: who asked for a firing.
+    ReminderSource, "reminder source" { Scheduled => "scheduled", NotifyNow => "notify_now" }
+);
+string_enum!(
     /// A delivery log row's state.
     DeliveryStatus, "delivery status" {
         Pending => "pending", Sent => "sent", Failed => "failed", Skipped => "skipped"
@@ -145,7 +149,7 @@ pub struct User {
 pub struct GroupWithAdmin {
     pub id: GroupId,
     pub name: String,
-    /// The longest-standing admin; `None` for a group without one.
+    /// `groups.admin_id`; `None` only if that user row is gone.
     pub admin: Option<GroupAdmin>,
 }
 

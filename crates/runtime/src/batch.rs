@@ -4,6 +4,7 @@
 //! order and nothing after a failure overtakes it. Never log-and-succeed.
 
 use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
+use chrono::{DateTime, Utc};
 use std::future::Future;
 
 /// What a batch handler decided: how many leading records are done.
@@ -13,6 +14,13 @@ pub enum BatchOutcome {
     AllDone,
     /// Records before this index are done; it and all later are to be retried.
     FailedAt(usize),
+}
+
+/// When SQS first accepted the record (`SentTimestamp`, epoch milliseconds):
+/// the same on every redelivery of the message.
+pub fn sent_at(record: &SqsMessage) -> Option<DateTime<Utc>> {
+    let millis: i64 = record.attributes.get("SentTimestamp")?.trim().parse().ok()?;
+    DateTime::from_timestamp_millis(millis)
 }
 
 /// A record's body, `None` when it is missing or blank.
@@ -46,10 +54,21 @@ where
     Fut: Future<Output = Result<(), E>>,
     E: std::fmt::Display,
 {
+    process_fifo_messages(event, |_, body| handle(body)).await
+}
+
+/// [`process_fifo_batch`] for handlers that also read the record (its
+/// attributes, such as `SentTimestamp`).
+pub async fn process_fifo_messages<'a, F, Fut, E>(event: &'a SqsEvent, mut handle: F) -> SqsBatchResponse
+where
+    F: FnMut(&'a SqsMessage, &'a str) -> Fut,
+    Fut: Future<Output = Result<(), E>>,
+    E: std::fmt::Display,
+{
     let mut outcome = BatchOutcome::AllDone;
     for (index, record) in event.records.iter().enumerate() {
         let result = match body_of(record) {
-            Some(body) => handle(body).await.map_err(|e| e.to_string()),
+            Some(body) => handle(record, body).await.map_err(|e| e.to_string()),
             None => Err("message has no body".to_owned()),
         };
         if let Err(error) = result {

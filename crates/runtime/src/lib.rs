@@ -10,7 +10,7 @@ mod telemetry;
 use torium_aws::{SdkConfig, SecretsManager, load_sdk_config};
 use torium_store::Store;
 
-pub use batch::{BatchOutcome, body_of, fifo_batch_response, process_fifo_batch};
+pub use batch::{BatchOutcome, body_of, fifo_batch_response, process_fifo_batch, process_fifo_messages, sent_at};
 pub use config::{ConfigError, Env};
 pub use database::{database_pool, database_settings, warm_up};
 pub use telemetry::{init_tracing, redact_email, redact_phone};

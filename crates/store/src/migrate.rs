@@ -1,9 +1,17 @@
 //! The SQL files of `migrations/`, embedded at build time and applied by
 //! refinery, which records each applied version in
 //! `refinery_schema_history`. Applying again is a no-op.
+//!
+//! V1 is the earlier Torium system's schema. A database that already holds
+//! it (the live system's, with its rows) and has no history yet is adopted:
+//! its tables are checked against V1, V1 is recorded as the baseline without
+//! being run, and the later migrations bring it forward exactly as they do a
+//! fresh install. Every run applies what is pending in one transaction, so a
+//! failure leaves the database as it was.
 
 use crate::StoreError;
 use deadpool_postgres::Pool;
+use refinery::Target;
 
 mod embedded {
     refinery::embed_migrations!("../../migrations");
@@ -16,21 +24,127 @@ pub struct SchemaVersion {
     pub name: String,
 }
 
-/// Applies every migration not applied yet; returns the versions applied by
-/// this call (empty when the schema was current).
+/// Applies every migration not applied yet, adopting an earlier Torium
+/// database first; returns the versions applied by this call (empty when
+/// the schema was current; an adopted baseline is not among them).
 pub async fn migrate(pool: &Pool) -> Result<Vec<SchemaVersion>, StoreError> {
     let mut client = pool.get().await?;
     let client: &mut tokio_postgres::Client = &mut client;
     // One migrator at a time, whoever else starts at once (tests, deploys).
     client.execute("SELECT pg_advisory_lock(7272727)", &[]).await?;
-    let report = embedded::migrations::runner().run_async(client).await;
+    let result = migrate_locked(client).await;
     client.execute("SELECT pg_advisory_unlock(7272727)", &[]).await?;
-    let report = report.map_err(|e| StoreError::Unavailable(format!("migration failed: {e}")))?;
+    result
+}
+
+async fn migrate_locked(client: &mut tokio_postgres::Client) -> Result<Vec<SchemaVersion>, StoreError> {
+    if let Some(baseline) = earlier_schema(client).await? {
+        tracing::info!(version = baseline, "adopting an earlier Torium database: recording its schema as the baseline");
+        embedded::migrations::runner()
+            .set_target(Target::FakeVersion(baseline.into()))
+            .run_async(client)
+            .await
+            .map_err(|e| StoreError::Unavailable(format!("recording the baseline failed: {e}")))?;
+    }
+    let report = embedded::migrations::runner()
+        .set_grouped(true)
+        .run_async(client)
+        .await
+        .map_err(|e| StoreError::Unavailable(format!("migration failed: {e}")))?;
     Ok(report
         .applied_migrations()
         .iter()
         .map(|m| SchemaVersion { version: m.version(), name: m.name().to_owned() })
         .collect())
+}
+
+/// Every table and column of the earlier schema (V1) that the HTTP API
+/// relies on: what a database must hold to be adopted.
+const EARLIER_SCHEMA: &[(&str, &[&str])] = &[
+    ("organizations", &["id", "name", "url", "file_name"]),
+    (
+        "users",
+        &[
+            "id",
+            "username",
+            "email",
+            "mobile_number",
+            "timestamp",
+            "is_confirmed",
+            "reminder_preferences",
+            "cognito_user_id",
+            "organization_id",
+            "device_token",
+        ],
+    ),
+    ("groups", &["id", "name", "description", "admin_id", "timestamp"]),
+    ("users_groups", &["id", "group_id", "user_id", "timestamp", "status"]),
+    ("group_invitation_logs", &["id", "group_id", "user_to", "timestamp", "status", "updated_timestamp"]),
+    (
+        "events",
+        &[
+            "id",
+            "is_budget",
+            "budget",
+            "name",
+            "description",
+            "group_id",
+            "event_timestamp",
+            "timestamp",
+            "updated_timestamp",
+            "reminder",
+            "schedule_period",
+        ],
+    ),
+    ("events_users", &["id", "event_id", "user_id", "timestamp"]),
+    ("event_reminders", &["id", "event_id", "trigger_timestamp", "timestamp"]),
+    (
+        "event_reminders_logs",
+        &["id", "event_reminders_id", "sent_timestamp", "user_id", "status", "answer", "timestamp"],
+    ),
+    ("events_comments", &["id", "event_id", "user_id", "comment", "timestamp"]),
+    ("events_comments_logs", &["id", "events_comments_id", "user_id", "sent_timestamp", "timestamp"]),
+    ("users_verification", &["id", "user_id", "mobile_number", "is_sent", "is_confirmed", "code", "timestamp"]),
+];
+
+/// `Some(1)` when the database holds the earlier system's schema and no
+/// migration history: it is to be adopted. `None` for a database with a
+/// history (migrate as usual) or without any of those tables (a fresh
+/// install). A database with only part of the earlier schema is refused,
+/// naming what is missing, and nothing is changed.
+async fn earlier_schema(client: &tokio_postgres::Client) -> Result<Option<i32>, StoreError> {
+    let has_history: bool =
+        client.query_one("SELECT to_regclass('public.refinery_schema_history') IS NOT NULL", &[]).await?.get(0);
+    if has_history {
+        return Ok(None);
+    }
+    let present: Vec<(String, String)> = client
+        .query(
+            "SELECT table_name::text, column_name::text FROM information_schema.columns WHERE table_schema = 'public'",
+            &[],
+        )
+        .await?
+        .iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect();
+    let has_table = |t: &str| present.iter().any(|(table, _)| table == t);
+    if !EARLIER_SCHEMA.iter().any(|(table, _)| has_table(table)) {
+        return Ok(None);
+    }
+    let missing: Vec<String> = EARLIER_SCHEMA
+        .iter()
+        .flat_map(|(table, columns)| columns.iter().map(move |c| (*table, *c)))
+        .filter(|(t, c)| !present.iter().any(|(table, column)| table == t && column == c))
+        .map(|(t, c)| format!("{t}.{c}"))
+        .collect();
+    if !missing.is_empty() {
+        return Err(StoreError::Invalid(format!(
+            "the database has tables of the earlier Torium schema but not all of it (missing: {}); \
+             nothing was changed: restore the earlier schema or start from an empty database",
+            missing.join(", ")
+        )));
+    }
+    Ok(Some(1))
 }
 
 /// The newest version recorded in the database, `None` before any migration.

@@ -4,8 +4,15 @@
 //! member to `send-sms.fifo`, `send-email.fifo` or `send-push.fifo`, with the
 //! text already rendered for that member (their bank, their share).
 //!
+//! A legacy body is the API's "notify now": remind every member now. Its
+//! `event_timestamp` is the event's own time (what the texts show); the
+//! firing is keyed on the message's `SentTimestamp`, which every redelivery
+//! shares and which the API's "once in 24 hours" rule then reads from
+//! `event_reminders.trigger_timestamp`. A scheduled firing and a "notify
+//! now" are separate firings (`event_reminders.source`).
+//!
 //! A redelivered message records no second firing (`event_reminders` is
-//! unique on event + trigger time) and its sends carry the same
+//! unique on event + trigger time + source) and its sends carry the same
 //! deduplication ids (reminder + user); the senders' log rows (unique on
 //! reminder + user) stop any copy that gets through after SQS's window.
 //! Database round trips per message are constant: event, firing, members,
@@ -16,11 +23,11 @@ use chrono::{DateTime, Utc};
 use std::collections::BTreeMap;
 use torium_aws::{AwsError, MessageQueue, OutgoingMessage};
 use torium_domain::{
-    Channel, Delivery, DeliveryContent, Event, Member, MessageError, ReminderContent, ReminderDue, ReminderId, UserId,
-    reminder_email, reminder_push, reminder_text, route, sns_push_message,
+    Channel, Delivery, DeliveryContent, Event, Firing, Member, MessageError, ReminderContent, ReminderId,
+    ReminderRequest, UserId, reminder_email, reminder_push, reminder_text, route, sns_push_message,
 };
-use torium_runtime::aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
-use torium_runtime::{ConfigError, Env, process_fifo_batch};
+use torium_runtime::aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
+use torium_runtime::{ConfigError, Env, process_fifo_messages, sent_at};
 use torium_store::{Store, StoreError};
 
 /// The three channel queues, from the environment the template sets.
@@ -53,6 +60,8 @@ impl FanOutConfig {
 pub enum FanOutError {
     #[error("malformed reminder message: {0}")]
     Malformed(#[from] MessageError),
+    #[error("message has no valid SentTimestamp attribute")]
+    NoSentTimestamp,
     #[error(transparent)]
     Database(#[from] StoreError),
     #[error("enqueueing sends: {0}")]
@@ -76,11 +85,21 @@ pub async fn handle_batch(
     config: &FanOutConfig,
     event: &SqsEvent,
 ) -> SqsBatchResponse {
-    process_fifo_batch(
-        event,
-        |body| async move { fan_out(store, queue, config, ReminderDue::parse(body)?).await.map(drop) },
-    )
+    process_fifo_messages(event, |record, body| async move {
+        let firing = firing_of(record, body)?;
+        fan_out(store, queue, config, firing).await.map(drop)
+    })
     .await
+}
+
+/// The firing a message asks for (see the module's first lines).
+fn firing_of(record: &SqsMessage, body: &str) -> Result<Firing, FanOutError> {
+    match ReminderRequest::parse(body)? {
+        ReminderRequest::Due(due) => Ok(due.into()),
+        request @ ReminderRequest::NotifyNow(_) => {
+            Ok(request.firing(sent_at(record).ok_or(FanOutError::NoSentTimestamp)?))
+        }
+    }
 }
 
 /// Sends one firing to every member of its event.
@@ -88,13 +107,13 @@ pub async fn fan_out(
     store: &Store,
     queue: &impl MessageQueue,
     config: &FanOutConfig,
-    due: ReminderDue,
+    due: Firing,
 ) -> Result<FanOutSummary, FanOutError> {
     let Some(event) = store.event_with_member_count(due.event_id).await? else {
         tracing::warn!(event_id = due.event_id.0, "event no longer exists; nothing to remind of");
         return Ok(FanOutSummary::default());
     };
-    let reminder_id = match store.record_firing(due.event_id, due.trigger_at).await {
+    let reminder_id = match store.record_firing(&due).await {
         Ok(id) => id,
         Err(StoreError::NotFound(_)) => {
             tracing::warn!(event_id = due.event_id.0, "event deleted while fanning out; nothing to remind of");
@@ -117,7 +136,12 @@ pub async fn fan_out(
             user_id: member.user_id,
             trigger_at: due.trigger_at,
             receiver: route.receiver,
-            content: render(&event, due.trigger_at, member, route.channel),
+            content: render(
+                &event,
+                due.occurrence_at.unwrap_or_else(|| event.occurrence_at(due.trigger_at)),
+                member,
+                route.channel,
+            ),
         };
         sends.entry(route.channel).or_default().push(OutgoingMessage {
             body: delivery.to_body(),
@@ -144,6 +168,7 @@ pub async fn fan_out(
         event_id = event.id.0,
         reminder_id = reminder_id.0,
         trigger_at = %due.trigger_at,
+        source = due.source.as_str(),
         members = members.len(),
         sms = summary.per_channel.get(&Channel::Sms).copied().unwrap_or(0),
         email = summary.per_channel.get(&Channel::Email).copied().unwrap_or(0),
@@ -155,11 +180,11 @@ pub async fn fan_out(
 }
 
 /// The reminder as this member receives it on this channel.
-fn render(event: &Event, trigger_at: DateTime<Utc>, member: &Member, channel: Channel) -> DeliveryContent {
+fn render(event: &Event, occurrence_at: DateTime<Utc>, member: &Member, channel: Channel) -> DeliveryContent {
     let content = ReminderContent {
         event_name: &event.name,
         description: &event.description,
-        event_at: event.occurrence_at(trigger_at),
+        event_at: occurrence_at,
         time_zone: &event.time_zone,
         budget: event.budget,
         member_count: event.member_count,

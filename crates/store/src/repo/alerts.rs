@@ -66,7 +66,7 @@ impl Store {
         let client = self.pool.get().await?;
         let row = client
             .query_one(
-                "SELECT count(*) FROM event_reminders WHERE outcome = 'skipped' AND created_at > $1 AND created_at <= $2",
+                "SELECT count(*) FROM event_reminders WHERE outcome = 'skipped' AND \"timestamp\" > $1 AND \"timestamp\" <= $2",
                 &[&since, &until],
             )
             .await?;

@@ -22,8 +22,8 @@ impl DeliveryLog {
     /// (log table, its item column, the item's table): fixed names, never input.
     fn names(self) -> (&'static str, &'static str, &'static str) {
         match self {
-            DeliveryLog::Reminders => ("event_reminders_logs", "reminder_id", "event_reminders"),
-            DeliveryLog::Comments => ("events_comments_logs", "comment_id", "events_comments"),
+            DeliveryLog::Reminders => ("event_reminders_logs", "event_reminders_id", "event_reminders"),
+            DeliveryLog::Comments => ("events_comments_logs", "events_comments_id", "events_comments"),
         }
     }
 }
@@ -76,7 +76,7 @@ impl Store {
              FROM unnest($1::bigint[], $2::bigint[], $3::text[]) AS c(item_id, user_id, channel) \
              JOIN {items} i ON i.id = c.item_id \
              JOIN users u ON u.id = c.user_id \
-             ON CONFLICT ({item}, user_id) DO UPDATE SET status = {table}.status \
+             ON CONFLICT ({item}, user_id) WHERE NOT adopted DO UPDATE SET status = {table}.status \
              RETURNING {item}, user_id, status::text"
         );
         let rows = client.query(&sql, &[&item_ids, &users, &channels]).await?;
@@ -140,14 +140,14 @@ impl Store {
                      AS o(item_id, user_id, status, message_id, error, sent_at, opted_out, gone_endpoint) \
              ), logged AS ( \
                  UPDATE {table} l SET \
-                     status = o.status::delivery_status, \
+                     status = o.status, \
                      provider_message_id = coalesce(o.message_id, l.provider_message_id), \
                      last_error = o.error, \
-                     sent_at = coalesce(o.sent_at, l.sent_at), \
+                     sent_timestamp = coalesce(o.sent_at, l.sent_timestamp), \
                      attempts = l.attempts + 1, \
                      updated_at = now() \
                  FROM outcome o \
-                 WHERE l.{item} = o.item_id AND l.user_id = o.user_id AND l.status <> 'sent' \
+                 WHERE l.{item} = o.item_id AND l.user_id = o.user_id AND NOT l.adopted AND l.status <> 'sent' \
              ), opted_out AS ( \
                  UPDATE users SET sms_opted_out = true, sms_opted_out_at = now(), updated_at = now() \
                  WHERE id IN (SELECT user_id FROM outcome WHERE opted_out) AND NOT sms_opted_out \

@@ -9,9 +9,11 @@ impl Store {
         let client = self.pool.get().await?;
         let row = client
             .query_opt(
-                "SELECT e.id, e.group_id, e.name, e.description, e.event_at, e.time_zone, \
-                        e.reminder_kind::text, e.schedule_period, e.budget::text, e.next_reminder_at, \
-                        (SELECT count(*) FROM events_users eu WHERE eu.event_id = e.id) \
+                "SELECT e.id, e.group_id, e.name, coalesce(e.description, ''), e.event_timestamp, e.time_zone, \
+                        e.reminder::text, e.schedule_period, \
+                        CASE WHEN e.is_budget THEN round(e.budget::float8::numeric, 2)::text END, \
+                        e.next_reminder_at, \
+                        (SELECT count(DISTINCT eu.user_id) FROM events_users eu WHERE eu.event_id = e.id) \
                  FROM events e WHERE e.id = $1",
                 &[&id.0],
             )
@@ -42,11 +44,10 @@ impl Store {
         let client = self.pool.get().await?;
         let rows = client
             .query(
-                "SELECT u.id, u.email, u.mobile_number, u.reminder_preference::text, u.device_arn, o.payment_url \
-                 FROM events_users eu \
-                 JOIN users u ON u.id = eu.user_id \
+                "SELECT u.id, u.email, u.mobile_number, u.reminder_preferences::text, u.device_arn, o.url \
+                 FROM users u \
                  LEFT JOIN organizations o ON o.id = u.organization_id \
-                 WHERE eu.event_id = $1 \
+                 WHERE u.id IN (SELECT eu.user_id FROM events_users eu WHERE eu.event_id = $1) \
                  ORDER BY u.id",
                 &[&id.0],
             )
@@ -95,8 +96,9 @@ impl Store {
         };
         let receivers = client
             .query(
-                "SELECT u.id, u.device_arn FROM events_users eu JOIN users u ON u.id = eu.user_id \
-                 WHERE eu.event_id = $1 AND u.id <> $2 AND u.device_arn IS NOT NULL AND u.device_arn <> '' \
+                "SELECT u.id, u.device_arn FROM users u \
+                 WHERE u.id IN (SELECT eu.user_id FROM events_users eu WHERE eu.event_id = $1) \
+                   AND u.id <> $2 AND u.device_arn IS NOT NULL AND u.device_arn <> '' \
                  ORDER BY u.id",
                 &[&event_id.0, &author_id.0],
             )

@@ -3,13 +3,6 @@ use crate::{Store, StoreError};
 use chrono::{DateTime, Utc};
 use torium_domain::{GroupAdmin, GroupId, GroupWithAdmin, InvitationId, InvitationStatus, UserId};
 
-/// Joins `admin (user_id, email)`: the longest-standing admin of group `g`.
-const LONGEST_STANDING_ADMIN: &str = "LEFT JOIN LATERAL ( \
-     SELECT ug.user_id, u.email FROM users_groups ug JOIN users u ON u.id = ug.user_id \
-     WHERE ug.group_id = g.id AND ug.role = 'admin' \
-     ORDER BY ug.joined_at, ug.user_id LIMIT 1 \
- ) admin ON true";
-
 /// What pushing one group invitation needs.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct InvitationToPush {
@@ -19,18 +12,22 @@ pub struct InvitationToPush {
     pub device_arn: Option<String>,
     pub group_id: GroupId,
     pub group_name: String,
-    /// The group's admin's address, or the inviter's when the group has no admin.
+    /// The address of the group's admin (`groups.admin_id`): invitations
+    /// come from them.
     pub from_email: Option<String>,
 }
 
 impl Store {
-    /// A group and its longest-standing admin (invitations come "from" them).
+    /// A group and its admin (`groups.admin_id`; invitations come "from" them).
     pub async fn group_with_admin(&self, id: GroupId) -> Result<Option<GroupWithAdmin>, StoreError> {
         let client = self.pool.get().await?;
-        let sql = format!(
-            "SELECT g.id, g.name, admin.user_id, admin.email FROM groups g {LONGEST_STANDING_ADMIN} WHERE g.id = $1"
-        );
-        let row = client.query_opt(&sql, &[&id.0]).await?;
+        let row = client
+            .query_opt(
+                "SELECT g.id, g.name, admin.id, admin.email FROM groups g \
+                 LEFT JOIN users admin ON admin.id = g.admin_id WHERE g.id = $1",
+                &[&id.0],
+            )
+            .await?;
         Ok(row.map(|r| GroupWithAdmin {
             id: GroupId(r.get(0)),
             name: r.get(1),
@@ -44,16 +41,18 @@ impl Store {
     /// sender address; `None` when the invitation, its user or its group is gone.
     pub async fn invitation_to_push(&self, id: InvitationId) -> Result<Option<InvitationToPush>, StoreError> {
         let client = self.pool.get().await?;
-        let sql = format!(
-            "SELECT i.id, i.status::text, i.user_id, invited.device_arn, g.id, g.name, coalesce(admin.email, inviter.email) \
-             FROM group_invitation_logs i \
-             JOIN users invited ON invited.id = i.user_id \
-             JOIN groups g ON g.id = i.group_id \
-             {LONGEST_STANDING_ADMIN} \
-             LEFT JOIN users inviter ON inviter.id = i.invited_by \
-             WHERE i.id = $1"
-        );
-        let Some(r) = client.query_opt(&sql, &[&id.0]).await? else { return Ok(None) };
+        let row = client
+            .query_opt(
+                "SELECT i.id, i.status::text, i.user_to, invited.device_arn, g.id, g.name, admin.email \
+                 FROM group_invitation_logs i \
+                 JOIN users invited ON invited.id = i.user_to \
+                 JOIN groups g ON g.id = i.group_id \
+                 LEFT JOIN users admin ON admin.id = g.admin_id \
+                 WHERE i.id = $1",
+                &[&id.0],
+            )
+            .await?;
+        let Some(r) = row else { return Ok(None) };
         Ok(Some(InvitationToPush {
             id: InvitationId(r.get(0)),
             status: parse_column(r.get(1))?,

@@ -7,7 +7,7 @@ use crate::interval::PgInterval;
 use crate::{Store, StoreError, TransactionError};
 use chrono::{DateTime, Utc};
 use std::future::Future;
-use torium_domain::{EventId, ReminderId, ReminderKind, SchedulePeriod, UserId};
+use torium_domain::{EventId, Firing, ReminderId, ReminderKind, SchedulePeriod, UserId};
 
 /// A claimed event with what its schedule needs.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -64,7 +64,7 @@ impl Store {
         let tx = client.transaction().await.map_err(store_err)?;
         let rows = tx
             .query(
-                "SELECT id, event_at, time_zone, reminder_kind::text, schedule_period, next_reminder_at, schedule_changed_at \
+                "SELECT id, event_timestamp, time_zone, reminder::text, schedule_period, next_reminder_at, schedule_changed_at \
                  FROM events \
                  WHERE next_reminder_at <= $1 \
                  ORDER BY next_reminder_at \
@@ -109,9 +109,9 @@ impl Store {
             advances.iter().flat_map(|a| a.skipped.iter().map(|&at| (a.event_id.0, at))).unzip();
         if !skipped_events.is_empty() {
             tx.execute(
-                "INSERT INTO event_reminders (event_id, trigger_at, outcome) \
+                "INSERT INTO event_reminders (event_id, trigger_timestamp, outcome) \
                  SELECT id, at, 'skipped' FROM unnest($1::bigint[], $2::timestamptz[]) AS skipped(id, at) \
-                 ON CONFLICT (event_id, trigger_at) DO NOTHING",
+                 ON CONFLICT (event_id, trigger_timestamp, source) WHERE NOT adopted DO NOTHING",
                 &[&skipped_events, &skipped_at],
             )
             .await
@@ -139,16 +139,19 @@ impl Store {
         Ok(())
     }
 
-    /// Records one firing of an event's reminder; a redelivered message gets
-    /// the row recorded the first time. `NotFound` when the event is gone.
-    pub async fn record_firing(&self, event_id: EventId, trigger_at: DateTime<Utc>) -> Result<ReminderId, StoreError> {
+    /// Records one firing of an event's reminder, keyed on (event, trigger
+    /// time, source); a redelivered message gets the row recorded the first
+    /// time. `NotFound` when the event is gone.
+    pub async fn record_firing(&self, firing: &Firing) -> Result<ReminderId, StoreError> {
         let client = self.pool.get().await?;
         let row = client
             .query_one(
-                "INSERT INTO event_reminders (event_id, trigger_at) VALUES ($1, $2) \
-                 ON CONFLICT (event_id, trigger_at) DO UPDATE SET outcome = event_reminders.outcome \
+                "INSERT INTO event_reminders (event_id, trigger_timestamp, source) \
+                 VALUES ($1, $2, $3::text::reminder_source) \
+                 ON CONFLICT (event_id, trigger_timestamp, source) WHERE NOT adopted \
+                 DO UPDATE SET outcome = event_reminders.outcome \
                  RETURNING id",
-                &[&event_id.0, &trigger_at],
+                &[&firing.event_id.0, &firing.trigger_at, &firing.source.as_str()],
             )
             .await?;
         Ok(ReminderId(row.get(0)))
@@ -168,9 +171,9 @@ impl Store {
         let ids: Vec<i64> = users.iter().map(|u| u.0).collect();
         client
             .execute(
-                "INSERT INTO event_reminders_logs (reminder_id, user_id, status, last_error) \
-                 SELECT $1, user_id, 'skipped', 'no usable channel' FROM unnest($2::bigint[]) AS u(user_id) \
-                 ON CONFLICT (reminder_id, user_id) DO NOTHING",
+                "INSERT INTO event_reminders_logs (event_reminders_id, user_id, status, last_error) \
+                 SELECT DISTINCT $1::bigint, user_id, 'skipped', 'no usable channel' FROM unnest($2::bigint[]) AS u(user_id) \
+                 ON CONFLICT (event_reminders_id, user_id) WHERE NOT adopted DO NOTHING",
                 &[&reminder_id.0, &ids],
             )
             .await?;

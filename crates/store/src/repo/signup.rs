@@ -62,7 +62,7 @@ async fn upsert_in(tx: &Transaction<'_>, signup: &SignUp, confirm: bool) -> Resu
     {
         let holders = tx
             .query(
-                "SELECT id, cognito_user_id, confirmed FROM users \
+                "SELECT id, cognito_user_id, is_confirmed FROM users \
                  WHERE cognito_user_id = $1 OR lower(email) = lower($2) FOR UPDATE",
                 &[&signup.cognito_user_id, &signup.email],
             )
@@ -87,14 +87,14 @@ async fn upsert_in(tx: &Transaction<'_>, signup: &SignUp, confirm: bool) -> Resu
             }
         }
         let sql = format!(
-            "INSERT INTO users (cognito_user_id, email, signed_up_at, confirmed, confirmed_at) \
+            "INSERT INTO users (cognito_user_id, email, \"timestamp\", is_confirmed, confirmed_at) \
              VALUES ($1, $2, $3::timestamptz, $4::boolean, CASE WHEN $4::boolean THEN $3::timestamptz END) \
              ON CONFLICT (cognito_user_id) DO UPDATE SET \
-                 email = CASE WHEN users.confirmed THEN users.email ELSE EXCLUDED.email END, \
-                 signed_up_at = CASE WHEN users.confirmed OR EXCLUDED.confirmed THEN users.signed_up_at ELSE EXCLUDED.signed_up_at END, \
-                 confirmed = users.confirmed OR EXCLUDED.confirmed, \
+                 email = CASE WHEN users.is_confirmed THEN users.email ELSE EXCLUDED.email END, \
+                 \"timestamp\" = CASE WHEN users.is_confirmed OR EXCLUDED.is_confirmed THEN users.\"timestamp\" ELSE EXCLUDED.\"timestamp\" END, \
+                 is_confirmed = users.is_confirmed OR EXCLUDED.is_confirmed, \
                  confirmed_at = COALESCE(users.confirmed_at, EXCLUDED.confirmed_at), \
-                 updated_at = CASE WHEN users.confirmed AND EXCLUDED.confirmed THEN users.updated_at ELSE now() END \
+                 updated_at = CASE WHEN users.is_confirmed AND EXCLUDED.is_confirmed THEN users.updated_at ELSE now() END \
              RETURNING {USER_COLUMNS}"
         );
         let row = tx.query_one(&sql, &[&signup.cognito_user_id, &signup.email, &signup.at, &confirm]).await?;

@@ -4,7 +4,7 @@ use tokio_postgres::Row;
 use torium_domain::{OrganizationId, User, UserId};
 
 pub(crate) const USER_COLUMNS: &str = "id, cognito_user_id, email, username, mobile_number, \
-     reminder_preference::text, organization_id, device_arn, confirmed, signed_up_at, confirmed_at";
+     reminder_preferences::text, organization_id, device_arn, is_confirmed, \"timestamp\", confirmed_at";
 
 pub(crate) fn user_from_row(row: &Row) -> Result<User, StoreError> {
     Ok(User {
