@@ -3,6 +3,7 @@
 
 mod adoption;
 mod alerts;
+mod api_messages;
 mod cognito;
 mod database_settings;
 mod delivery;

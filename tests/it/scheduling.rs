@@ -10,7 +10,7 @@ use torium_domain::{
     Channel, Delivery, DeliveryContent, EventId, Firing, ReminderDue, ReminderRequest, ReminderSource,
 };
 use torium_tests::TestDatabase;
-use torium_tests::moto::{self, ReceivedMessage, create_fifo_queue, drain_queue, sqs_event};
+use torium_tests::moto::{self, ReceivedMessage, create_api_fifo_queue, create_fifo_queue, drain_queue, sqs_event};
 
 /// The suite's queues, fresh for one test.
 pub(crate) struct Queues {
@@ -23,7 +23,7 @@ pub(crate) async fn queues() -> Queues {
     let sqs = SqsQueue::new(&moto::sdk_config().await);
     let client = sqs.client();
     let scheduler = SchedulerConfig {
-        queue_url: create_fifo_queue(client, "schedule-notifications").await,
+        queue_url: create_api_fifo_queue(client, "schedule-notifications").await,
         max_lateness: TimeDelta::hours(1),
         claim_batch_size: 200,
         max_batches: 10,

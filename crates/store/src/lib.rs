@@ -12,7 +12,9 @@ mod settings;
 mod tls;
 
 pub use error::{StoreError, TransactionError};
-pub use migrate::{SchemaVersion, latest_embedded_version, migrate, migrations_fingerprint, schema_version};
+pub use migrate::{
+    SchemaVersion, database_time_zone_is_utc, latest_embedded_version, migrate, migrations_fingerprint, schema_version,
+};
 pub use pool::{PooledClient, Store, connect_pool};
 pub use repo::alerts::{AlertStateUpdate, FailedDeliveries};
 pub use repo::delivery::{DeliveryKey, DeliveryLog, DeliveryOutcome, UserEffect};

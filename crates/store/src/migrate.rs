@@ -160,6 +160,22 @@ pub async fn schema_version(pool: &Pool) -> Result<Option<SchemaVersion>, StoreE
     Ok(row.map(|r| SchemaVersion { version: r.get(0), name: r.get(1) }))
 }
 
+/// Whether the database's own TimeZone setting is UTC (V2 sets it when the
+/// migrating role owns the database): the HTTP API's naive UTC times land
+/// as UTC only then. `false` tells the operator to set it.
+pub async fn database_time_zone_is_utc(pool: &Pool) -> Result<bool, StoreError> {
+    let client = pool.get().await?;
+    let row = client
+        .query_one(
+            "SELECT coalesce(bool_or(lower(setting) IN ('timezone=utc', 'timezone=etc/utc')), false) \
+             FROM pg_db_role_setting s, unnest(s.setconfig) AS setting \
+             WHERE s.setrole = 0 AND s.setdatabase = (SELECT oid FROM pg_database WHERE datname = current_database())",
+            &[],
+        )
+        .await?;
+    Ok(row.get(0))
+}
+
 /// How many migrations the binary carries (the version a current database has).
 pub fn latest_embedded_version() -> Option<i32> {
     embedded::migrations::runner().get_migrations().iter().map(|m| m.version()).max()

@@ -32,5 +32,12 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
         Some(v) => println!("schema version {} ({}), {} applied now", v.version, v.name, applied.len()),
         None => println!("no migrations recorded"),
     }
+    if !torium_store::database_time_zone_is_utc(&pool).await? {
+        eprintln!(
+            "torium-migrate: warning: the database's TimeZone is not set to UTC (the migrating role does not own \
+             the database?): the HTTP API's naive UTC times would land in the server's zone. As the owner, run \
+             ALTER DATABASE <name> SET timezone TO 'UTC' (docs/deploy.md)"
+        );
+    }
     Ok(())
 }
