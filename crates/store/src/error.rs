@@ -51,7 +51,7 @@ impl From<tokio_postgres::Error> for StoreError {
 
 /// "error connecting to server: Connection refused (os error 111)": the
 /// driver's own message alone rarely says what happened.
-fn with_sources(err: &dyn std::error::Error) -> String {
+pub(crate) fn with_sources(err: &dyn std::error::Error) -> String {
     let mut text = err.to_string();
     let mut source = err.source();
     while let Some(cause) = source {

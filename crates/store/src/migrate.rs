@@ -10,6 +10,7 @@
 //! failure leaves the database as it was.
 
 use crate::StoreError;
+use crate::error::with_sources;
 use deadpool_postgres::Pool;
 use refinery::Target;
 
@@ -38,19 +39,27 @@ pub async fn migrate(pool: &Pool) -> Result<Vec<SchemaVersion>, StoreError> {
 }
 
 async fn migrate_locked(client: &mut tokio_postgres::Client) -> Result<Vec<SchemaVersion>, StoreError> {
-    if let Some(baseline) = earlier_schema(client).await? {
+    let adopting = earlier_schema(client).await?;
+    if let Some(baseline) = adopting {
         tracing::info!(version = baseline, "adopting an earlier Torium database: recording its schema as the baseline");
         embedded::migrations::runner()
-            .set_target(Target::FakeVersion(baseline.into()))
+            .set_target(Target::FakeVersion(baseline))
             .run_async(client)
             .await
-            .map_err(|e| StoreError::Unavailable(format!("recording the baseline failed: {e}")))?;
+            .map_err(|e| StoreError::Unavailable(format!("recording the baseline failed: {}", with_sources(&e))))?;
     }
-    let report = embedded::migrations::runner()
-        .set_grouped(true)
-        .run_async(client)
-        .await
-        .map_err(|e| StoreError::Unavailable(format!("migration failed: {e}")))?;
+    let report = match embedded::migrations::runner().set_grouped(true).run_async(client).await {
+        Ok(report) => report,
+        Err(error) => {
+            // The pending migrations ran in one transaction and rolled back;
+            // the baseline this call recorded is the only change left: undo
+            // it, so a failed adoption leaves the database as it was.
+            if adopting.is_some() {
+                client.batch_execute("DROP TABLE IF EXISTS refinery_schema_history").await?;
+            }
+            return Err(StoreError::Unavailable(format!("migration failed: {}", with_sources(&error))));
+        }
+    };
     Ok(report
         .applied_migrations()
         .iter()
