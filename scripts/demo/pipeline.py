@@ -122,6 +122,13 @@ def setup_aws(env_file):
         ALERTS_WEBHOOK_SECRET_ARN=webhook,
         ALERTS_DLQ_URLS=",".join(urls[f"{q}-dlq"] for q in QUEUES),
         ALERTS_LOG_GROUPS="",
+        # Each consumer sets poison messages aside in its queue's dead-letter queue.
+        SCHEDULE_NOTIFICATIONS_DLQ_URL=urls["schedule-notifications-dlq"],
+        SEND_SMS_DLQ_URL=urls["send-sms-dlq"],
+        SEND_EMAIL_DLQ_URL=urls["send-email-dlq"],
+        SEND_PUSH_DLQ_URL=urls["send-push-dlq"],
+        GROUP_INVITATION_DLQ_URL=urls["group-invitation-dlq"],
+        COMMENT_PUSH_DLQ_URL=urls["comment-push-dlq"],
     )
     with open(env_file, "w") as f:
         f.writelines(f"{k}={v}\n" for k, v in env.items())

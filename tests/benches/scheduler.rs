@@ -142,7 +142,9 @@ async fn main() {
         let before = statement_count(&c, statements_counted).await;
         let t = Instant::now();
         let due = ReminderDue { event_id: EventId(event), trigger_at: start };
-        let summary = fan_out(&db.store, &queue, &config, due.into()).await.expect("fan-out");
+        let deadline =
+            torium_runtime::Deadline::after(std::time::Duration::from_secs(600), torium_runtime::DEFAULT_MARGIN);
+        let summary = fan_out(&db.store, &queue, &config, &deadline, due.into()).await.expect("fan-out");
         let elapsed = t.elapsed().as_secs_f64() * 1000.0;
         let statements = match (before, statement_count(&c, statements_counted).await) {
             (Some(b), Some(a)) => (a - b - 1).to_string(), // minus the counting query itself

@@ -64,7 +64,15 @@ async fn notify_now_sent_as_the_api_sends_it_reminds_every_member_once() {
     assert_eq!(received.len(), 1, "content-based deduplication drops the identical second send");
     assert_eq!(received[0].group_id, "CreateScheduleNotificationsEvent");
 
-    let response = schedule_notifications::handle_batch(&db.store, &q.sqs, &q.fan_out, &sqs_event(&received)).await;
+    let response = schedule_notifications::handle_batch(
+        &db.store,
+        &q.sqs,
+        &q.fan_out,
+        &fixtures::dead_letters().await,
+        &fixtures::deadline(),
+        &sqs_event(&received),
+    )
+    .await;
     assert!(response.batch_item_failures.is_empty());
     assert_eq!(drain_queue(sqs, &q.fan_out.email_queue_url).await.len(), 2, "each member once");
 
@@ -106,7 +114,14 @@ async fn an_invitation_sent_as_the_api_sends_it_is_pushed() {
     send_as_the_api(sqs.client(), &url, "CreateSendPushGroupInvitationEvent", &fields).await;
 
     let received = drain_queue(sqs.client(), &url).await;
-    let response = send_group_invitation::handle_batch(&db.store, &publisher, &sqs_event(&received)).await;
+    let response = send_group_invitation::handle_batch(
+        &db.store,
+        &publisher,
+        &fixtures::dead_letters().await,
+        &fixtures::deadline(),
+        &sqs_event(&received),
+    )
+    .await;
     assert!(response.batch_item_failures.is_empty());
     assert_eq!(pushes_to(&endpoint).len(), 1);
     let status: String = c
@@ -155,7 +170,14 @@ async fn a_comment_sent_as_the_api_sends_it_is_pushed_to_the_other_members() {
     send_as_the_api(sqs.client(), &url, "CreateSchedulePushNotificationCommentsEvent", &fields).await;
 
     let received = drain_queue(sqs.client(), &url).await;
-    let response = schedule_comment_push::handle_batch(&db.store, &publisher, &sqs_event(&received)).await;
+    let response = schedule_comment_push::handle_batch(
+        &db.store,
+        &publisher,
+        &fixtures::dead_letters().await,
+        &fixtures::deadline(),
+        &sqs_event(&received),
+    )
+    .await;
     assert!(response.batch_item_failures.is_empty());
     assert!(pushes_to(&endpoints[0]).is_empty(), "not the author");
     assert_eq!(pushes_to(&endpoints[1]).len(), 1);

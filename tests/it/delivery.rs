@@ -12,7 +12,8 @@ use torium_delivery::{ChannelSender, SendFailure, deliver_batch};
 use torium_domain::{Channel, Delivery, EventId, ReminderDue};
 use torium_runtime::aws_lambda_events::event::sqs::SqsBatchResponse;
 use torium_tests::moto::{
-    self, PushDevices, ReceivedMessage, drain_queue, emails_to, pushes_to, sms_to, sqs_event, unique_phone,
+    self, PushDevices, ReceivedMessage, drain_dead_letters, drain_queue, emails_to, pushes_to, sms_to, sqs_event,
+    unique_phone,
 };
 use torium_tests::{TestDatabase, unique_name};
 
@@ -60,7 +61,9 @@ async fn fanned_out(
         fixtures::attendee(&c, event, m).await;
     }
     let due = ReminderDue { event_id: EventId(event), trigger_at: at("2026-12-23T17:00:00Z") };
-    schedule_notifications::fan_out(&db.store, &q.sqs, &q.fan_out, due.into()).await.expect("fan-out");
+    schedule_notifications::fan_out(&db.store, &q.sqs, &q.fan_out, &fixtures::deadline(), due.into())
+        .await
+        .expect("fan-out");
     let sms = drain_queue(q.sqs.client(), &q.fan_out.sms_queue_url).await;
     let email = drain_queue(q.sqs.client(), &q.fan_out.email_queue_url).await;
     let push = drain_queue(q.sqs.client(), &q.fan_out.push_queue_url).await;
@@ -116,9 +119,33 @@ async fn each_channel_delivers_its_batch_once_and_logs_it_sent() {
     assert_eq!((sms.len(), email.len(), push.len()), (3, 3, 3));
 
     for (sender_batch, response) in [
-        (&sms, deliver_batch(&db.store, &s.sms, &sqs_event(&sms)).await),
-        (&email, deliver_batch(&db.store, &s.email, &sqs_event(&email)).await),
-        (&push, deliver_batch(&db.store, &s.push, &sqs_event(&push)).await),
+        (
+            &sms,
+            deliver_batch(&db.store, &s.sms, &fixtures::dead_letters().await, &fixtures::deadline(), &sqs_event(&sms))
+                .await,
+        ),
+        (
+            &email,
+            deliver_batch(
+                &db.store,
+                &s.email,
+                &fixtures::dead_letters().await,
+                &fixtures::deadline(),
+                &sqs_event(&email),
+            )
+            .await,
+        ),
+        (
+            &push,
+            deliver_batch(
+                &db.store,
+                &s.push,
+                &fixtures::dead_letters().await,
+                &fixtures::deadline(),
+                &sqs_event(&push),
+            )
+            .await,
+        ),
     ] {
         assert!(response.batch_item_failures.is_empty(), "{} messages: {response:?}", sender_batch.len());
     }
@@ -157,9 +184,12 @@ async fn each_channel_delivers_its_batch_once_and_logs_it_sent() {
 
     // The same batches again: nobody gets a second copy.
     for response in [
-        deliver_batch(&db.store, &s.sms, &sqs_event(&sms)).await,
-        deliver_batch(&db.store, &s.email, &sqs_event(&email)).await,
-        deliver_batch(&db.store, &s.push, &sqs_event(&push)).await,
+        deliver_batch(&db.store, &s.sms, &fixtures::dead_letters().await, &fixtures::deadline(), &sqs_event(&sms))
+            .await,
+        deliver_batch(&db.store, &s.email, &fixtures::dead_letters().await, &fixtures::deadline(), &sqs_event(&email))
+            .await,
+        deliver_batch(&db.store, &s.push, &fixtures::dead_letters().await, &fixtures::deadline(), &sqs_event(&push))
+            .await,
     ] {
         assert!(response.batch_item_failures.is_empty());
     }
@@ -189,7 +219,7 @@ impl ChannelSender for FlakyOnce<'_> {
 }
 
 #[tokio::test]
-async fn a_transient_error_returns_that_message_and_every_later_one_then_all_are_sent_once() {
+async fn a_transient_error_returns_only_that_users_message_then_all_are_sent_once() {
     let db = TestDatabase::migrated().await;
     let q = queues().await;
     let s = senders().await;
@@ -204,16 +234,20 @@ async fn a_transient_error_returns_that_message_and_every_later_one_then_all_are
     let number_of = |m: &ReceivedMessage| Delivery::parse(&m.body).unwrap().receiver;
     let flaky = FlakyOnce { inner: &s.sms, number: number_of(&batch[2]), failed: AtomicBool::new(false) };
 
-    let response = deliver_batch(&db.store, &flaky, &sqs_event(&batch)).await;
-    let expected: Vec<&str> = batch[2..].iter().map(|m| m.message_id.as_str()).collect();
-    assert_eq!(failed_ids(&response), expected);
+    let response =
+        deliver_batch(&db.store, &flaky, &fixtures::dead_letters().await, &fixtures::deadline(), &sqs_event(&batch))
+            .await;
+    // Each user is a message group of their own: the others are not held back.
+    assert_eq!(failed_ids(&response), [batch[2].message_id.as_str()]);
     let sent: Vec<usize> = batch.iter().map(|m| sms_to(&number_of(m)).len()).collect();
-    assert_eq!(sent, [1, 1, 0, 0, 0]);
+    assert_eq!(sent, [1, 1, 0, 1, 1]);
     let statuses: Vec<String> = log_rows(&db).await.into_iter().map(|r| r.1).collect();
-    assert_eq!(statuses, ["sent", "sent", "failed", "pending", "pending"]);
+    assert_eq!(statuses, ["sent", "sent", "failed", "sent", "sent"]);
 
-    // SQS redelivers the returned messages (here: with the first two again).
-    let response = deliver_batch(&db.store, &flaky, &sqs_event(&batch)).await;
+    // SQS redelivers the returned message (here: with all the others again).
+    let response =
+        deliver_batch(&db.store, &flaky, &fixtures::dead_letters().await, &fixtures::deadline(), &sqs_event(&batch))
+            .await;
     assert!(response.batch_item_failures.is_empty());
     let sent: Vec<usize> = batch.iter().map(|m| sms_to(&number_of(m)).len()).collect();
     assert_eq!(sent, [1, 1, 1, 1, 1], "everyone exactly once");
@@ -247,7 +281,9 @@ async fn bad_input_and_refused_recipients_are_acknowledged_and_logged() {
     let mut unknown_user = Delivery::parse(&sms[1].body).unwrap();
     unknown_user.user_id.0 += 10_000;
     let batch = vec![sms[0].clone(), extra(&unknown_user, "unknown"), sms[1].clone()];
-    let response = deliver_batch(&db.store, &s.sms, &sqs_event(&batch)).await;
+    let response =
+        deliver_batch(&db.store, &s.sms, &fixtures::dead_letters().await, &fixtures::deadline(), &sqs_event(&batch))
+            .await;
     assert!(response.batch_item_failures.is_empty(), "{response:?}");
     assert!(sms_to(&opted_out_phone).is_empty(), "nothing published to an opted-out number");
     assert_eq!(sms_to(&good_phone).len(), 1);
@@ -262,10 +298,19 @@ async fn bad_input_and_refused_recipients_are_acknowledged_and_logged() {
         .await
         .unwrap();
     invalid.receiver = "500 100 200".into();
-    let response = deliver_batch(&db.store, &s.sms, &sqs_event(&[extra(&invalid, "invalid")])).await;
+    let response = deliver_batch(
+        &db.store,
+        &s.sms,
+        &fixtures::dead_letters().await,
+        &fixtures::deadline(),
+        &sqs_event(&[extra(&invalid, "invalid")]),
+    )
+    .await;
     assert!(response.batch_item_failures.is_empty());
 
-    let response = deliver_batch(&db.store, &s.push, &sqs_event(&push)).await;
+    let response =
+        deliver_batch(&db.store, &s.push, &fixtures::dead_letters().await, &fixtures::deadline(), &sqs_event(&push))
+            .await;
     assert!(response.batch_item_failures.is_empty(), "a disabled endpoint is not retried");
     assert!(pushes_to(&disabled_endpoint).is_empty());
     let device: Option<String> =
@@ -300,7 +345,7 @@ async fn bad_input_and_refused_recipients_are_acknowledged_and_logged() {
 }
 
 #[tokio::test]
-async fn a_malformed_message_fails_itself_and_the_rest_of_the_batch() {
+async fn a_malformed_message_is_set_aside_at_once_and_the_rest_is_delivered() {
     let db = TestDatabase::migrated().await;
     let q = queues().await;
     let s = senders().await;
@@ -324,13 +369,28 @@ async fn a_malformed_message_fails_itself_and_the_rest_of_the_batch() {
         },
         ..email[1].clone()
     };
-    let batch = [email[0].clone(), garbage, email[1].clone()];
-    let response = deliver_batch(&db.store, &s.email, &sqs_event(&batch)).await;
-    assert_eq!(failed_ids(&response), ["garbage", email[1].message_id.as_str()]);
+    // The poison message heads its group; the next message of that group
+    // and the other group's both go out.
+    let batch = [garbage, email[0].clone(), sms_on_email_queue, email[1].clone()];
+    let dead_letters = fixtures::dead_letters().await;
+    let response = deliver_batch(&db.store, &s.email, &dead_letters, &fixtures::deadline(), &sqs_event(&batch)).await;
+    assert!(failed_ids(&response).is_empty(), "poison is acknowledged once set aside");
     assert_eq!(emails_to(&addresses[0]).len(), 1);
-    assert!(emails_to(&addresses[1]).is_empty(), "nothing after the failure was sent");
-    let response = deliver_batch(&db.store, &s.email, &sqs_event(&[sms_on_email_queue])).await;
-    assert_eq!(failed_ids(&response), ["wrong-queue"]);
+    assert_eq!(emails_to(&addresses[1]).len(), 1);
+    let set_aside = drain_dead_letters(q.sqs.client(), dead_letters.queue_url()).await;
+    let reasons: Vec<(&str, &str, &str)> = set_aside
+        .iter()
+        .map(|(m, attributes)| {
+            (attributes["original_message_id"].as_str(), m.group_id.as_str(), attributes["reason"].as_str())
+        })
+        .collect();
+    assert_eq!(reasons.len(), 2, "{reasons:?}");
+    assert_eq!(reasons[0].0, "garbage");
+    assert_eq!(reasons[0].1, email[0].group_id, "same message group in the dead-letter queue");
+    assert!(reasons[0].2.starts_with("not a delivery: message body is not JSON"), "{reasons:?}");
+    assert_eq!(reasons[1].0, "wrong-queue");
+    assert_eq!(reasons[1].2, "a sms delivery on the email queue");
+    assert_eq!(set_aside[0].0.body, "{not json", "the body is kept as received");
 }
 
 #[tokio::test]
@@ -345,7 +405,14 @@ async fn an_unverified_sender_is_a_permanent_failure() {
         ses: Ses::new(&moto::sdk_config().await),
         options: EmailOptions { from_address: "nobody@unverified.example".into(), configuration_set: None },
     };
-    let response = deliver_batch(&db.store, &unverified, &sqs_event(&email)).await;
+    let response = deliver_batch(
+        &db.store,
+        &unverified,
+        &fixtures::dead_letters().await,
+        &fixtures::deadline(),
+        &sqs_event(&email),
+    )
+    .await;
     assert!(response.batch_item_failures.is_empty(), "refused for good: acknowledged");
     assert!(emails_to(&address).is_empty());
     let rows = log_rows(&db).await;
@@ -382,10 +449,17 @@ async fn the_whole_pipeline_reminds_every_member_once_on_their_channel() {
     assert_eq!(q.run(&db, "2026-12-23T17:00:00Z").await.enqueued, 1);
     let (_, due) = q.take_due().await;
     assert!(
-        schedule_notifications::handle_batch(&db.store, &q.sqs, &q.fan_out, &sqs_event(&due))
-            .await
-            .batch_item_failures
-            .is_empty()
+        schedule_notifications::handle_batch(
+            &db.store,
+            &q.sqs,
+            &q.fan_out,
+            &fixtures::dead_letters().await,
+            &fixtures::deadline(),
+            &sqs_event(&due)
+        )
+        .await
+        .batch_item_failures
+        .is_empty()
     );
     for (url, sender) in [
         (&q.fan_out.sms_queue_url, Channel::Sms),
@@ -394,9 +468,36 @@ async fn the_whole_pipeline_reminds_every_member_once_on_their_channel() {
     ] {
         let batch = drain_queue(q.sqs.client(), url).await;
         let response = match sender {
-            Channel::Sms => deliver_batch(&db.store, &s.sms, &sqs_event(&batch)).await,
-            Channel::Email => deliver_batch(&db.store, &s.email, &sqs_event(&batch)).await,
-            Channel::Push => deliver_batch(&db.store, &s.push, &sqs_event(&batch)).await,
+            Channel::Sms => {
+                deliver_batch(
+                    &db.store,
+                    &s.sms,
+                    &fixtures::dead_letters().await,
+                    &fixtures::deadline(),
+                    &sqs_event(&batch),
+                )
+                .await
+            }
+            Channel::Email => {
+                deliver_batch(
+                    &db.store,
+                    &s.email,
+                    &fixtures::dead_letters().await,
+                    &fixtures::deadline(),
+                    &sqs_event(&batch),
+                )
+                .await
+            }
+            Channel::Push => {
+                deliver_batch(
+                    &db.store,
+                    &s.push,
+                    &fixtures::dead_letters().await,
+                    &fixtures::deadline(),
+                    &sqs_event(&batch),
+                )
+                .await
+            }
         };
         assert!(response.batch_item_failures.is_empty());
     }

@@ -4,7 +4,23 @@
 //! Torium's (the Cognito trigger writes them), the rest is the API's.
 
 use chrono::{DateTime, Utc};
+use std::time::Duration;
+use torium_aws::{SqsDeadLetters, SqsQueue};
+use torium_runtime::Deadline;
 use torium_store::PooledClient;
+use torium_tests::moto;
+
+/// A Lambda deadline tests never reach: two minutes, the default margin.
+pub fn deadline() -> Deadline {
+    Deadline::after(Duration::from_secs(120), torium_runtime::DEFAULT_MARGIN)
+}
+
+/// A dead-letter queue of its own in moto, as a consumer's.
+pub async fn dead_letters() -> SqsDeadLetters {
+    let sqs = SqsQueue::new(&moto::sdk_config().await);
+    let url = moto::create_fifo_queue(sqs.client(), "dlq").await;
+    SqsDeadLetters::new(&sqs, url)
+}
 
 pub async fn user(db: &PooledClient, email: &str) -> i64 {
     db.query_one(

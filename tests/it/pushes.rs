@@ -98,8 +98,14 @@ async fn an_invitation_is_pushed_once_from_the_group_admin_and_marked_sent() {
     let id = invitation(&c, group, invited, "pending").await;
 
     let body = invitation_body(id, invited, group);
-    let response =
-        send_group_invitation::handle_batch(&db.store, &d.publisher, &batch(std::slice::from_ref(&body))).await;
+    let response = send_group_invitation::handle_batch(
+        &db.store,
+        &d.publisher,
+        &fixtures::dead_letters().await,
+        &fixtures::deadline(),
+        &batch(std::slice::from_ref(&body)),
+    )
+    .await;
     assert!(response.batch_item_failures.is_empty());
     let pushes = pushes_to(&endpoint);
     assert_eq!(pushes.len(), 1);
@@ -110,7 +116,14 @@ async fn an_invitation_is_pushed_once_from_the_group_admin_and_marked_sent() {
     assert_eq!(invitation_status(&c, id).await, ("sent".into(), true));
 
     // Redelivered: not pushed again.
-    let response = send_group_invitation::handle_batch(&db.store, &d.publisher, &batch(&[body])).await;
+    let response = send_group_invitation::handle_batch(
+        &db.store,
+        &d.publisher,
+        &fixtures::dead_letters().await,
+        &fixtures::deadline(),
+        &batch(&[body]),
+    )
+    .await;
     assert!(response.batch_item_failures.is_empty());
     assert_eq!(pushes_to(&endpoint).len(), 1);
 }
@@ -127,7 +140,7 @@ async fn answered_invitations_missing_devices_and_gone_rows_push_nothing() {
     for status in ["confirmed", "rejected", "sent"] {
         let id = invitation(&c, group, user, status).await;
         let message = GroupInvitation::parse(&invitation_body(id, user, group)).unwrap();
-        let outcome = push_invitation(&db.store, &d.publisher, &message, now).await.unwrap();
+        let outcome = push_invitation(&db.store, &d.publisher, &fixtures::deadline(), &message, now).await.unwrap();
         assert_eq!(outcome, InvitationOutcome::AlreadyHandled(status.parse::<InvitationStatus>().unwrap()));
     }
     assert!(pushes_to(&endpoint).is_empty());
@@ -135,14 +148,20 @@ async fn answered_invitations_missing_devices_and_gone_rows_push_nothing() {
     let no_device = fixtures::user(&c, "nodevice@example.com").await;
     let id = invitation(&c, group, no_device, "pending").await;
     let message = GroupInvitation::parse(&invitation_body(id, no_device, group)).unwrap();
-    assert_eq!(push_invitation(&db.store, &d.publisher, &message, now).await.unwrap(), InvitationOutcome::NoDevice);
+    assert_eq!(
+        push_invitation(&db.store, &d.publisher, &fixtures::deadline(), &message, now).await.unwrap(),
+        InvitationOutcome::NoDevice
+    );
     assert_eq!(invitation_status(&c, id).await, ("pending".into(), false), "it stays visible in the app");
 
     let dead = d.endpoint(false).await;
     let dead_user = fixtures::user_with_contact(&c, "dead@example.com", None, Some("PUSH"), Some(&dead), None).await;
     let id = invitation(&c, group, dead_user, "pending").await;
     let message = GroupInvitation::parse(&invitation_body(id, dead_user, group)).unwrap();
-    assert_eq!(push_invitation(&db.store, &d.publisher, &message, now).await.unwrap(), InvitationOutcome::NoDevice);
+    assert_eq!(
+        push_invitation(&db.store, &d.publisher, &fixtures::deadline(), &message, now).await.unwrap(),
+        InvitationOutcome::NoDevice
+    );
     let device: Option<String> =
         c.query_one("SELECT device_arn FROM users WHERE id = $1", &[&dead_user]).await.unwrap().get(0);
     assert_eq!(device, None, "the dead endpoint is forgotten");
@@ -155,10 +174,22 @@ async fn answered_invitations_missing_devices_and_gone_rows_push_nothing() {
         .await
         .unwrap();
     let bodies = [invitation_body(gone, user, group), "not json".to_owned(), invitation_body(gone, user, group)];
-    let response = send_group_invitation::handle_batch(&db.store, &d.publisher, &batch(&bodies)).await;
-    let failed: Vec<&str> = response.batch_item_failures.iter().map(|f| f.item_identifier.as_str()).collect();
-    assert_eq!(failed, ["m1", "m2"], "only the malformed message and the ones after it fail");
+    let dead_letters = fixtures::dead_letters().await;
+    let response = send_group_invitation::handle_batch(
+        &db.store,
+        &d.publisher,
+        &dead_letters,
+        &fixtures::deadline(),
+        &batch(&bodies),
+    )
+    .await;
+    assert!(response.batch_item_failures.is_empty(), "the malformed one is set aside, the others acknowledged");
     assert!(pushes_to(&endpoint).is_empty());
+    let sqs = torium_aws::SqsQueue::new(&moto::sdk_config().await);
+    let set_aside = moto::drain_dead_letters(sqs.client(), dead_letters.queue_url()).await;
+    assert_eq!(set_aside.len(), 1);
+    assert_eq!(set_aside[0].0.body, "not json");
+    assert_eq!(set_aside[0].1["original_message_id"], "m1");
 }
 
 struct CommentScene {
@@ -218,7 +249,7 @@ async fn a_comment_is_pushed_once_to_every_other_member_with_a_device() {
     let text = "Zażółć gęślą jaźń! Kto przynosi pierogi? 🥟🎅 ".repeat(4);
     let comment = comment_on(&db, &scene, &text).await;
 
-    let summary = push_comment(&db.store, &d.publisher, &comment).await.unwrap();
+    let summary = push_comment(&db.store, &d.publisher, &fixtures::deadline(), &comment).await.unwrap();
     assert_eq!(summary, CommentPushSummary { receivers: 3, pushed: 3, already_pushed: 0, refused: 0 });
     assert!(pushes_to(&scene.author_endpoint).is_empty(), "never to the author");
     let expected_body = format!("author@example.com: {}...", text.chars().take(100).collect::<String>());
@@ -232,7 +263,7 @@ async fn a_comment_is_pushed_once_to_every_other_member_with_a_device() {
     }
 
     // Redelivered: nobody is pushed twice.
-    let again = push_comment(&db.store, &d.publisher, &comment).await.unwrap();
+    let again = push_comment(&db.store, &d.publisher, &fixtures::deadline(), &comment).await.unwrap();
     assert_eq!(again, CommentPushSummary { receivers: 3, pushed: 0, already_pushed: 3, refused: 0 });
     assert!(scene.receivers.iter().all(|(_, e)| pushes_to(e).len() == 1));
     let rows: i64 = db
@@ -277,7 +308,14 @@ async fn a_dead_endpoint_does_not_stop_the_others_and_a_transient_failure_retrie
         ("user_id", scene.author.to_string()),
         ("comment", comment.comment.clone()),
     ]);
-    let response = schedule_comment_push::handle_batch(&db.store, &flaky, &batch(std::slice::from_ref(&body))).await;
+    let response = schedule_comment_push::handle_batch(
+        &db.store,
+        &flaky,
+        &fixtures::dead_letters().await,
+        &fixtures::deadline(),
+        &batch(std::slice::from_ref(&body)),
+    )
+    .await;
     assert_eq!(response.batch_item_failures.len(), 1, "the transient failure returns the message");
     let counts: Vec<usize> = scene.receivers.iter().map(|(_, e)| pushes_to(e).len()).collect();
     assert_eq!(counts, [1, 0, 1, 0]);
@@ -290,7 +328,14 @@ async fn a_dead_endpoint_does_not_stop_the_others_and_a_transient_failure_retrie
         .get(0);
     assert_eq!(device, None, "the disabled endpoint is forgotten");
 
-    let response = schedule_comment_push::handle_batch(&db.store, &flaky, &batch(&[body])).await;
+    let response = schedule_comment_push::handle_batch(
+        &db.store,
+        &flaky,
+        &fixtures::dead_letters().await,
+        &fixtures::deadline(),
+        &batch(&[body]),
+    )
+    .await;
     assert!(response.batch_item_failures.is_empty());
     let counts: Vec<usize> = scene.receivers.iter().map(|(_, e)| pushes_to(e).len()).collect();
     assert_eq!(counts, [1, 0, 1, 1], "only the receiver not yet pushed was retried");
@@ -318,10 +363,10 @@ async fn a_500_member_event_pushes_each_other_member_once() {
     let scene = CommentScene { event, author, author_endpoint: endpoint.clone(), receivers: Vec::new() };
     let comment = comment_on(&db, &scene, "Agenda attached").await;
 
-    let summary = push_comment(&db.store, &d.publisher, &comment).await.unwrap();
+    let summary = push_comment(&db.store, &d.publisher, &fixtures::deadline(), &comment).await.unwrap();
     assert_eq!(summary, CommentPushSummary { receivers: 499, pushed: 499, already_pushed: 0, refused: 0 });
     assert_eq!(pushes_to(&endpoint).len(), 499, "moto recorded one push per other member");
-    let again = push_comment(&db.store, &d.publisher, &comment).await.unwrap();
+    let again = push_comment(&db.store, &d.publisher, &fixtures::deadline(), &comment).await.unwrap();
     assert_eq!(again.pushed, 0);
     assert_eq!(pushes_to(&endpoint).len(), 499);
 }

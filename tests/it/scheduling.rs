@@ -38,7 +38,9 @@ pub(crate) async fn queues() -> Queues {
 
 impl Queues {
     pub async fn run(&self, db: &TestDatabase, now: &str) -> RunSummary {
-        run_scheduler(&db.store, &self.sqs, &self.scheduler, at(now)).await.expect("scheduler run")
+        run_scheduler(&db.store, &self.sqs, &self.scheduler, &fixtures::deadline(), at(now))
+            .await
+            .expect("scheduler run")
     }
 
     /// The firings waiting for schedule-notifications, as (event, trigger time).
@@ -135,7 +137,15 @@ async fn every_kind_fires_at_its_minute_and_fans_out_to_each_member_by_channel()
     let (due, messages) = q.take_due().await;
     assert_eq!(due, [(weekly, at("2026-11-24T17:00:00Z")), (once, at("2026-11-24T18:00:00Z"))]);
 
-    let response = handle_batch(&db.store, &q.sqs, &q.fan_out, &sqs_event(&messages)).await;
+    let response = handle_batch(
+        &db.store,
+        &q.sqs,
+        &q.fan_out,
+        &fixtures::dead_letters().await,
+        &fixtures::deadline(),
+        &sqs_event(&messages),
+    )
+    .await;
     assert!(response.batch_item_failures.is_empty(), "{response:?}");
     let sends = q.take_sends().await;
     let routes: Vec<(i64, i64, Channel, &str)> =
@@ -238,11 +248,11 @@ async fn a_crash_between_enqueue_and_commit_still_fires_once() {
     let now = at("2026-11-24T08:00:00Z");
     assert!(next_reminder_at(&db, event).await.is_some());
 
-    let crashed = run_scheduler(&db.store, &CrashAfterSend(&q.sqs), &q.scheduler, now).await;
+    let crashed = run_scheduler(&db.store, &CrashAfterSend(&q.sqs), &q.scheduler, &fixtures::deadline(), now).await;
     assert!(crashed.is_err(), "the injected crash is reported");
     assert_eq!(next_reminder_at(&db, event).await, Some(at("2026-11-20T00:00:00Z")), "nothing was committed");
 
-    let summary = run_scheduler(&db.store, &q.sqs, &q.scheduler, now).await.unwrap();
+    let summary = run_scheduler(&db.store, &q.sqs, &q.scheduler, &fixtures::deadline(), now).await.unwrap();
     assert_eq!(summary.enqueued, 1);
     assert_eq!(next_reminder_at(&db, event).await, Some(at("2026-11-25T08:00:00Z")));
     let (due, _) = q.take_due().await;
@@ -381,7 +391,15 @@ async fn a_redelivered_message_fans_out_once() {
     }
     let typed = due_body(event, "2026-12-23T17:00:00Z");
     for batch in [vec![typed.clone()], vec![typed.clone()]] {
-        let response = handle_batch(&db.store, &q.sqs, &q.fan_out, &sqs_event(&batch)).await;
+        let response = handle_batch(
+            &db.store,
+            &q.sqs,
+            &q.fan_out,
+            &fixtures::dead_letters().await,
+            &fixtures::deadline(),
+            &sqs_event(&batch),
+        )
+        .await;
         assert!(response.batch_item_failures.is_empty());
     }
     assert_eq!(q.take_sends().await.len(), 3, "one send per member whatever the redeliveries");
@@ -407,7 +425,15 @@ async fn notify_now_reminds_everyone_now_once_and_apart_from_the_scheduled_remin
     let notify = notify_now_body(event, "2026-12-24 17:00:00", "2026-12-20T09:30:15.250Z");
     let later = notify_now_body(event, "2026-12-24 17:00:00.000000", "2026-12-21T10:00:00Z");
     for batch in [vec![scheduled], vec![notify.clone()], vec![notify], vec![later]] {
-        let response = handle_batch(&db.store, &q.sqs, &q.fan_out, &sqs_event(&batch)).await;
+        let response = handle_batch(
+            &db.store,
+            &q.sqs,
+            &q.fan_out,
+            &fixtures::dead_letters().await,
+            &fixtures::deadline(),
+            &sqs_event(&batch),
+        )
+        .await;
         assert!(response.batch_item_failures.is_empty());
     }
     let sends = q.take_sends().await;
@@ -447,7 +473,7 @@ async fn notify_now_reminds_everyone_now_once_and_apart_from_the_scheduled_remin
 }
 
 #[tokio::test]
-async fn a_bad_message_fails_itself_and_every_later_one_of_the_batch() {
+async fn a_bad_message_is_set_aside_and_the_rest_of_the_batch_fans_out() {
     let db = TestDatabase::migrated().await;
     let q = queues().await;
     let c = db.client().await;
@@ -465,11 +491,16 @@ async fn a_bad_message_fails_itself_and_every_later_one_of_the_batch() {
         ..due_body(events[1], "2026-12-23T17:00:00Z")
     };
     let batch = [due_body(events[0], "2026-12-23T17:00:00Z"), malformed, due_body(events[2], "2026-12-23T17:00:00Z")];
-    let response = handle_batch(&db.store, &q.sqs, &q.fan_out, &sqs_event(&batch)).await;
-    let failed: Vec<&str> = response.batch_item_failures.iter().map(|f| f.item_identifier.as_str()).collect();
-    assert_eq!(failed, ["bad", batch[2].message_id.as_str()]);
+    let dead_letters = fixtures::dead_letters().await;
+    let response =
+        handle_batch(&db.store, &q.sqs, &q.fan_out, &dead_letters, &fixtures::deadline(), &sqs_event(&batch)).await;
+    assert!(response.batch_item_failures.is_empty());
     let sends = q.take_sends().await;
-    assert_eq!(sends.iter().map(|d| d.event_id.0).collect::<Vec<_>>(), [events[0]], "only the first was fanned out");
+    assert_eq!(sends.iter().map(|d| d.event_id.0).collect::<Vec<_>>(), [events[0], events[2]]);
+    let set_aside = moto::drain_dead_letters(q.sqs.client(), dead_letters.queue_url()).await;
+    assert_eq!(set_aside.len(), 1);
+    assert_eq!(set_aside[0].1["original_message_id"], "bad");
+    assert!(set_aside[0].1["reason"].starts_with("malformed reminder message"), "{:?}", set_aside[0].1);
 }
 
 #[tokio::test]
@@ -480,7 +511,15 @@ async fn a_deleted_or_empty_event_is_acknowledged_without_sends() {
     let group = fixtures::group(&c, "G").await;
     let empty = fixtures::christmas_event(&c, group, "E").await;
     let batch = [due_body(empty, "2026-12-23T17:00:00Z"), due_body(empty + 1000, "2026-12-23T17:00:00Z")];
-    let response = handle_batch(&db.store, &q.sqs, &q.fan_out, &sqs_event(&batch)).await;
+    let response = handle_batch(
+        &db.store,
+        &q.sqs,
+        &q.fan_out,
+        &fixtures::dead_letters().await,
+        &fixtures::deadline(),
+        &sqs_event(&batch),
+    )
+    .await;
     assert!(response.batch_item_failures.is_empty());
     assert!(q.take_sends().await.is_empty());
 }

@@ -488,7 +488,10 @@ fn template_declares_and_grants_every_queue_a_function_is_given() {
     for f in t.functions() {
         let statements = t.statements_of(&f);
         for (name, value) in f.env(t.globals()) {
-            if !(name.ends_with("_QUEUE_URL") || name.ends_with("_URLS") && name.contains("DLQ")) {
+            // A queue URL or a dead-letter queue URL is for sending (poison is
+            // set aside there); a list of dead-letter queues is watched.
+            let sends = name.ends_with("_QUEUE_URL") || name.ends_with("_DLQ_URL");
+            if !(sends || name.ends_with("_URLS") && name.contains("DLQ")) {
                 continue;
             }
             let mut ids = BTreeSet::new();
@@ -497,8 +500,7 @@ fn template_declares_and_grants_every_queue_a_function_is_given() {
             for id in ids {
                 let kind = &t.resource(&id)["Type"];
                 assert_eq!(kind, "AWS::SQS::Queue", "{}: {name} refers to {id}, not a queue", f.id);
-                // A queue URL is for sending; a list of dead-letter queues is watched.
-                let action = if name.contains("DLQ") { "sqs:GetQueueAttributes" } else { "sqs:SendMessage" };
+                let action = if sends { "sqs:SendMessage" } else { "sqs:GetQueueAttributes" };
                 assert!(allows(&statements, action, &get_att_arn(&id)), "{}: {name} but no {action} on {id}", f.id);
             }
         }

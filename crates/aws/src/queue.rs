@@ -114,3 +114,80 @@ impl MessageQueue for SqsQueue {
         Ok(calls)
     }
 }
+
+/// A message that can never succeed, on its way to its queue's dead-letter
+/// queue at once (instead of after `maxReceiveCount` receives that would
+/// hold back every later message of its group).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DeadLetter<'a> {
+    /// The body exactly as received, so it can be redriven once fixed.
+    pub body: &'a str,
+    /// The message's group: the same group in the dead-letter queue.
+    pub group_id: &'a str,
+    /// The SQS message id: the dead letter's deduplication id comes from it,
+    /// so setting the same message aside twice keeps one copy.
+    pub message_id: &'a str,
+    /// Why it can never succeed, for whoever reads the dead-letter queue.
+    pub reason: &'a str,
+    /// The queue it came from (its name).
+    pub source_queue: &'a str,
+}
+
+impl DeadLetter<'_> {
+    /// SQS caps a deduplication id at 128 characters.
+    pub fn deduplication_id(&self) -> String {
+        let id: String = self.message_id.chars().filter(|c| c.is_ascii_alphanumeric() || *c == '-').take(120).collect();
+        format!("dead-{id}")
+    }
+}
+
+/// Where a consumer sets poison messages aside.
+pub trait DeadLetterQueue: Send + Sync {
+    fn set_aside(&self, letter: &DeadLetter<'_>) -> impl Future<Output = Result<(), AwsError>> + Send;
+}
+
+/// [`DeadLetterQueue`] over one SQS FIFO dead-letter queue.
+#[derive(Debug, Clone)]
+pub struct SqsDeadLetters {
+    client: aws_sdk_sqs::Client,
+    queue_url: String,
+}
+
+impl SqsDeadLetters {
+    pub fn new(queue: &SqsQueue, queue_url: impl Into<String>) -> Self {
+        SqsDeadLetters { client: queue.client.clone(), queue_url: queue_url.into() }
+    }
+
+    pub fn queue_url(&self) -> &str {
+        &self.queue_url
+    }
+}
+
+impl DeadLetterQueue for SqsDeadLetters {
+    async fn set_aside(&self, letter: &DeadLetter<'_>) -> Result<(), AwsError> {
+        use aws_sdk_sqs::types::MessageAttributeValue;
+        let attribute = |value: &str| {
+            let value: String = value.chars().take(1000).collect();
+            MessageAttributeValue::builder().data_type("String").string_value(value).build().map_err(|e| AwsError {
+                operation: "SendMessage",
+                kind: FailureKind::Permanent,
+                code: None,
+                message: e.to_string(),
+            })
+        };
+        let group_id = if letter.group_id.is_empty() { letter.message_id } else { letter.group_id };
+        self.client
+            .send_message()
+            .queue_url(&self.queue_url)
+            .message_body(letter.body)
+            .message_group_id(group_id)
+            .message_deduplication_id(letter.deduplication_id())
+            .message_attributes("reason", attribute(letter.reason)?)
+            .message_attributes("source_queue", attribute(letter.source_queue)?)
+            .message_attributes("original_message_id", attribute(letter.message_id)?)
+            .send()
+            .await
+            .map_err(|e| classify("SendMessage", &e))?;
+        Ok(())
+    }
+}

@@ -1,22 +1,27 @@
-//! The delivery flow of send-sms, send-email and send-push. Per SQS batch:
+//! The delivery flow of send-sms, send-email and send-push. Per SQS batch,
+//! under the FIFO rule of [`FifoBatch`] (a failure holds back only the later
+//! messages of its group, one per user):
 //!
-//! 1. read every body in order as a [`Delivery`] for this sender's channel;
-//!    the first that is not one stops the batch (it and every later message
-//!    are batch item failures, with a log line saying why);
+//! 1. read every body as a [`Delivery`] for this sender's channel; one that
+//!    is not (not JSON, another channel's, a missing field) is poison: set
+//!    aside in the dead-letter queue at once, holding back nobody;
 //! 2. claim the log rows of the readable ones in one statement
 //!    (`event_reminders_logs`, unique on reminder + user): a row already
 //!    `sent` means the person has it, acknowledge and do nothing; a message
 //!    whose reminder or user no longer exists is acknowledged with a log line;
-//! 3. send in order through the channel's [`ChannelSender`]: accepted →
-//!    `sent` with the provider's message id; a permanent refusal → `failed`,
-//!    acknowledged (never retried forever); a transient one (throttling, 5xx,
-//!    timeout) → `failed` and the batch stops there: it and every later
-//!    message go back to SQS;
-//! 4. record every outcome in one statement.
+//! 3. send in order through the channel's [`ChannelSender`], each call
+//!    bounded by the invocation's deadline: accepted → `sent` with the
+//!    provider's message id; a permanent refusal → `failed`, acknowledged
+//!    (never retried forever); a transient one (throttling, 5xx, a timeout,
+//!    the deadline) → `failed` and returned with the later messages of that
+//!    user. Near the deadline no new send starts: the rest is returned;
+//! 4. record every outcome in one statement, in the margin kept back from
+//!    the deadline, so what was sent is never sent again.
 //!
-//! If the process dies between a provider call and step 4, the row stays
-//! `pending` and SQS redelivers the message, which is then sent again: a
-//! rare duplicate rather than a lost reminder (see docs/architecture.md).
+//! Only a crash no code can catch (SIGKILL, the instance lost) between a
+//! provider call and step 4 leaves rows `pending`: SQS redelivers the batch
+//! and those in flight are sent again, a rare duplicate rather than a lost
+//! reminder (see docs/architecture.md).
 
 use chrono::Utc;
 use std::collections::{HashMap, HashSet};
@@ -24,8 +29,9 @@ use std::future::Future;
 use std::time::Duration;
 use torium_domain::{Channel, Delivery, DeliveryStatus, MessageError};
 use torium_runtime::aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
-use torium_runtime::{BatchOutcome, body_of, fifo_batch_response, redact_email, redact_phone};
+use torium_runtime::{DeadLetterQueue, Deadline, FifoBatch, body_of, redact_email, redact_phone};
 use torium_store::{DeliveryKey, DeliveryLog, DeliveryOutcome, Store, StoreError, UserEffect};
+use tracing::Instrument;
 
 #[cfg(feature = "push")]
 mod push;
@@ -58,6 +64,7 @@ pub struct BatchSummary {
     pub already_sent: usize,
     pub failed_permanently: usize,
     pub unknown: usize,
+    pub set_aside: usize,
     pub returned_for_retry: usize,
 }
 
@@ -85,8 +92,15 @@ fn key(delivery: &Delivery) -> DeliveryKey {
 }
 
 /// Runs the flow on one SQS batch.
-pub async fn deliver_batch(store: &Store, sender: &impl ChannelSender, event: &SqsEvent) -> SqsBatchResponse {
-    let (summary, outcome) = deliver(store, sender, &event.records).await;
+pub async fn deliver_batch(
+    store: &Store,
+    sender: &impl ChannelSender,
+    dead_letters: &impl DeadLetterQueue,
+    deadline: &Deadline,
+    event: &SqsEvent,
+) -> SqsBatchResponse {
+    let mut batch = FifoBatch::new(&event.records);
+    let summary = deliver(store, sender, dead_letters, deadline, &mut batch).await;
     tracing::info!(
         channel = %sender.channel(),
         messages = event.records.len(),
@@ -94,106 +108,161 @@ pub async fn deliver_batch(store: &Store, sender: &impl ChannelSender, event: &S
         already_sent = summary.already_sent,
         failed_permanently = summary.failed_permanently,
         unknown = summary.unknown,
+        set_aside = summary.set_aside,
         returned_for_retry = summary.returned_for_retry,
         "delivery batch done"
     );
-    fifo_batch_response(&event.records, outcome)
+    batch.response()
 }
 
-/// The flow itself: what happened, and how far the batch is done.
+/// The flow itself, on a batch whose state it updates.
 pub async fn deliver(
     store: &Store,
     sender: &impl ChannelSender,
-    records: &[SqsMessage],
-) -> (BatchSummary, BatchOutcome) {
-    let channel = sender.channel();
+    dead_letters: &impl DeadLetterQueue,
+    deadline: &Deadline,
+    batch: &mut FifoBatch<'_>,
+) -> BatchSummary {
     let mut summary = BatchSummary::default();
-    let mut stop_at: Option<usize> = None;
+    let deliveries = read_batch(sender.channel(), dead_letters, deadline, batch, &mut summary).await;
+    let claims: Vec<_> = deliveries.iter().map(|(_, d)| (key(d), sender.channel())).collect();
+    let claimed: HashMap<DeliveryKey, DeliveryStatus> =
+        match deadline.bound(store.claim_deliveries(DeliveryLog::Reminders, &claims)).await {
+            Ok(Ok(rows)) => rows.into_iter().collect(),
+            Ok(Err(error)) => return give_back(batch, &deliveries, summary, &error.to_string()),
+            Err(reached) => return give_back(batch, &deliveries, summary, &reached.to_string()),
+        };
+    let outcomes = send_claimed(sender, deadline, batch, &deliveries, &claimed, &mut summary).await;
+    let to_record: Vec<_> = outcomes.iter().map(|(_, outcome)| outcome.clone()).collect();
+    let recorded = deadline.bound_final(record_with_retries(store, DeliveryLog::Reminders, &to_record)).await;
+    if let Err(error) = recorded.map_err(|e| e.to_string()).and_then(|r| r.map_err(|e| e.to_string())) {
+        // The sends happened but are not logged: they go back to SQS and
+        // the people may get a second copy (at least once, never lost).
+        tracing::error!(%error, "recording delivery outcomes failed; the sent messages are retried");
+        for (index, _) in &outcomes {
+            batch.retry(*index);
+        }
+    }
+    summary.returned_for_retry = batch.returned();
+    summary
+}
 
-    let mut deliveries = Vec::with_capacity(records.len());
-    for (index, record) in records.iter().enumerate() {
+/// Step 1: the batch's deliveries with their record indexes; poison set aside.
+async fn read_batch(
+    channel: Channel,
+    dead_letters: &impl DeadLetterQueue,
+    deadline: &Deadline,
+    batch: &mut FifoBatch<'_>,
+    summary: &mut BatchSummary,
+) -> Vec<(usize, Delivery)> {
+    let mut deliveries = Vec::with_capacity(batch.records().len());
+    for (index, record) in batch.records().iter().enumerate() {
         match read(record, channel) {
-            Ok(delivery) => deliveries.push(delivery),
+            Ok(delivery) => deliveries.push((index, delivery)),
             Err(error) => {
-                tracing::error!(message_id = record.message_id.as_deref().unwrap_or("?"), %error, "unreadable delivery message");
-                stop_at = Some(index);
-                break;
+                summary.set_aside += 1;
+                batch.set_aside(index, &error.to_string(), dead_letters, deadline).await;
             }
         }
     }
+    deliveries
+}
 
-    let claims: Vec<_> = deliveries.iter().map(|d| (key(d), channel)).collect();
-    let claimed: HashMap<DeliveryKey, DeliveryStatus> =
-        match store.claim_deliveries(DeliveryLog::Reminders, &claims).await {
-            Ok(rows) => rows.into_iter().collect(),
-            Err(error) => {
-                tracing::error!(%error, "claiming the delivery log failed; the whole batch is retried");
-                return (BatchSummary { returned_for_retry: records.len(), ..summary }, BatchOutcome::FailedAt(0));
-            }
-        };
+/// The database could not claim the batch: every delivery goes back.
+fn give_back(
+    batch: &mut FifoBatch<'_>,
+    deliveries: &[(usize, Delivery)],
+    mut summary: BatchSummary,
+    error: &str,
+) -> BatchSummary {
+    tracing::error!(%error, "claiming the delivery log failed; the batch's deliveries are retried");
+    for (index, _) in deliveries {
+        batch.retry(*index);
+    }
+    summary.returned_for_retry = batch.returned();
+    summary
+}
 
-    let mut outcomes: Vec<(DeliveryKey, DeliveryOutcome)> = Vec::new();
+/// Step 3: sends what the claim left to send; returns the outcomes (with
+/// their record indexes) to record.
+async fn send_claimed(
+    sender: &impl ChannelSender,
+    deadline: &Deadline,
+    batch: &mut FifoBatch<'_>,
+    deliveries: &[(usize, Delivery)],
+    claimed: &HashMap<DeliveryKey, DeliveryStatus>,
+    summary: &mut BatchSummary,
+) -> Vec<(usize, (DeliveryKey, DeliveryOutcome))> {
+    let mut outcomes = Vec::new();
     let mut handled: HashSet<DeliveryKey> = HashSet::new();
-    for (index, delivery) in deliveries.iter().enumerate() {
+    for (index, delivery) in deliveries {
+        let index = *index;
+        if deadline.is_reached() {
+            tracing::warn!("the deadline is near: the deliveries not sent yet go back to SQS");
+            break;
+        }
+        if batch.is_held(index) {
+            continue;
+        }
         let key = key(delivery);
-        let ids = (delivery.event_id.0, delivery.reminder_id.0, delivery.user_id.0);
+        let span = tracing::info_span!(
+            "delivery",
+            event_id = delivery.event_id.0,
+            reminder_id = delivery.reminder_id.0,
+            user_id = delivery.user_id.0
+        );
         match claimed.get(&key) {
             None => {
-                tracing::warn!(
-                    event_id = ids.0,
-                    reminder_id = ids.1,
-                    user_id = ids.2,
-                    "reminder or user no longer exists; acknowledged"
-                );
+                span.in_scope(|| tracing::warn!("reminder or user no longer exists; acknowledged"));
                 summary.unknown += 1;
-                continue;
             }
-            Some(DeliveryStatus::Sent) => {
-                summary.already_sent += 1;
-                continue;
-            }
-            Some(_) if !handled.insert(key) => {
-                // The same delivery twice in one batch: the first one counts.
-                summary.already_sent += 1;
-                continue;
-            }
-            Some(_) => {}
-        }
-        match sender.send(delivery).await {
-            Ok(provider_message_id) => {
-                tracing::info!(event_id = ids.0, reminder_id = ids.1, user_id = ids.2, %provider_message_id, "delivered");
-                summary.sent += 1;
-                outcomes.push((key, DeliveryOutcome::Sent { provider_message_id, at: Utc::now() }));
-            }
-            Err(SendFailure::Permanent { error, user_effect }) => {
-                let logged = scrub(&error, delivery);
-                tracing::warn!(event_id = ids.0, reminder_id = ids.1, user_id = ids.2, error = %logged, "refused for good; not retried");
-                summary.failed_permanently += 1;
-                outcomes.push((key, DeliveryOutcome::Failed { error, user_effect }));
-            }
-            Err(SendFailure::Transient(error)) => {
-                let logged = scrub(&error, delivery);
-                tracing::error!(event_id = ids.0, reminder_id = ids.1, user_id = ids.2, error = %logged, "transient failure; retried with every later message");
-                outcomes.push((key, DeliveryOutcome::Failed { error, user_effect: None }));
-                // Indexes of `deliveries` equal those of `records` up to the first unreadable one.
-                stop_at = Some(index);
-                break;
+            // Sent before, or the same delivery twice in one batch.
+            Some(DeliveryStatus::Sent) => summary.already_sent += 1,
+            Some(_) if !handled.insert(key) => summary.already_sent += 1,
+            Some(_) => {
+                let outcome = send_one(sender, deadline, delivery, summary).instrument(span).await;
+                match outcome {
+                    (outcome, true) => {
+                        outcomes.push((index, (key, outcome)));
+                        batch.retry(index);
+                        continue;
+                    }
+                    (outcome, false) => outcomes.push((index, (key, outcome))),
+                }
             }
         }
+        batch.done(index);
     }
+    outcomes
+}
 
-    if let Err(error) = record_with_retries(store, DeliveryLog::Reminders, &outcomes).await {
-        // The sends happened but are not logged: SQS redelivers the batch
-        // and the people may get a second copy (at least once).
-        tracing::error!(%error, "recording delivery outcomes failed; the whole batch is retried");
-        return (BatchSummary { returned_for_retry: records.len(), ..summary }, BatchOutcome::FailedAt(0));
-    }
-    match stop_at {
-        Some(index) => {
-            summary.returned_for_retry = records.len() - index;
-            (summary, BatchOutcome::FailedAt(index))
+/// One provider call, bounded by the deadline: the outcome, and whether the
+/// message is to be retried.
+async fn send_one(
+    sender: &impl ChannelSender,
+    deadline: &Deadline,
+    delivery: &Delivery,
+    summary: &mut BatchSummary,
+) -> (DeliveryOutcome, bool) {
+    let result = match deadline.bound(sender.send(delivery)).await {
+        Ok(result) => result,
+        Err(reached) => Err(SendFailure::Transient(reached.to_string())),
+    };
+    match result {
+        Ok(provider_message_id) => {
+            tracing::info!(%provider_message_id, "delivered");
+            summary.sent += 1;
+            (DeliveryOutcome::Sent { provider_message_id, at: Utc::now() }, false)
         }
-        None => (summary, BatchOutcome::AllDone),
+        Err(SendFailure::Permanent { error, user_effect }) => {
+            tracing::warn!(error = %scrub(&error, delivery), "refused for good; not retried");
+            summary.failed_permanently += 1;
+            (DeliveryOutcome::Failed { error, user_effect }, false)
+        }
+        Err(SendFailure::Transient(error)) => {
+            tracing::error!(error = %scrub(&error, delivery), "transient failure; retried with the user's later messages");
+            (DeliveryOutcome::Failed { error, user_effect: None }, true)
+        }
     }
 }
 

@@ -1,19 +1,44 @@
-//! The FIFO batch rule, in one place for every queue consumer: records are
-//! handled in order; at the first failure that record and every later one
-//! are reported as batch item failures, so SQS redelivers them in the same
-//! order and nothing after a failure overtakes it. Never log-and-succeed.
+//! The FIFO batch rule, in one place for every queue consumer.
+//!
+//! Records are handled in order. When one fails, it and the later records
+//! **of its message group** go back to SQS (as batch item failures), so
+//! nothing of that group overtakes it; records of other groups are still
+//! handled. A message that can never succeed (poison: not JSON, an unknown
+//! shape, a missing field) is set aside in its queue's dead-letter queue at
+//! once and acknowledged, so it holds back nobody; if that send fails it is
+//! returned like any failure. When the invocation's deadline comes near,
+//! no new record is started and every record not done is returned. Never
+//! log-and-succeed: a record is acknowledged only once it is done.
+//!
+//! A crash (the process killed) leaves nothing acknowledged: SQS redelivers
+//! the whole batch, and each consumer's idempotency keys make the redelivery
+//! change nothing that was done.
 
+use crate::deadline::Deadline;
 use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
 use chrono::{DateTime, Utc};
+use std::collections::HashSet;
 use std::future::Future;
+use torium_aws::{DeadLetter, DeadLetterQueue};
+use tracing::Instrument;
 
-/// What a batch handler decided: how many leading records are done.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum BatchOutcome {
-    /// Every record is done (handled, or permanently refused and logged).
-    AllDone,
-    /// Records before this index are done; it and all later are to be retried.
-    FailedAt(usize),
+/// Why a message was not done, sorted by what the driver does with it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MessageFailure {
+    /// It can never succeed as it is: set aside in the dead-letter queue.
+    Poison(String),
+    /// It may succeed later (throttling, a timeout, the database away):
+    /// returned with the later messages of its group.
+    Retry(String),
+}
+
+impl std::fmt::Display for MessageFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            MessageFailure::Poison(reason) => write!(f, "poison: {reason}"),
+            MessageFailure::Retry(reason) => write!(f, "retry: {reason}"),
+        }
+    }
 }
 
 /// When SQS first accepted the record (`SentTimestamp`, epoch milliseconds):
@@ -28,77 +53,182 @@ pub fn body_of(record: &SqsMessage) -> Option<&str> {
     record.body.as_deref().filter(|body| !body.trim().is_empty())
 }
 
-/// The response for a batch whose leading records are done.
-pub fn fifo_batch_response(records: &[SqsMessage], outcome: BatchOutcome) -> SqsBatchResponse {
-    let mut response = SqsBatchResponse::default();
-    if let BatchOutcome::FailedAt(first) = outcome {
-        response.batch_item_failures = records
+/// A record's message group (`MessageGroupId`); a record without one (a
+/// standard queue) is a group of its own.
+pub fn group_of(record: &SqsMessage) -> &str {
+    record.attributes.get("MessageGroupId").map(String::as_str).or(record.message_id.as_deref()).unwrap_or_default()
+}
+
+fn message_id(record: &SqsMessage) -> &str {
+    record.message_id.as_deref().unwrap_or("?")
+}
+
+/// The state of one batch under the FIFO rule: which records are done, and
+/// which message groups are held back by a failure. Everything not marked
+/// done is returned to SQS.
+#[derive(Debug)]
+pub struct FifoBatch<'a> {
+    records: &'a [SqsMessage],
+    done: Vec<bool>,
+    held_groups: HashSet<&'a str>,
+}
+
+impl<'a> FifoBatch<'a> {
+    pub fn new(records: &'a [SqsMessage]) -> Self {
+        FifoBatch { records, done: vec![false; records.len()], held_groups: HashSet::new() }
+    }
+
+    pub fn records(&self) -> &'a [SqsMessage] {
+        self.records
+    }
+
+    /// True when an earlier record of this one's group failed: it must not
+    /// be handled now (it goes back to SQS behind the failed one).
+    pub fn is_held(&self, index: usize) -> bool {
+        self.held_groups.contains(group_of(&self.records[index]))
+    }
+
+    /// The record is handled (or set aside): acknowledge it.
+    pub fn done(&mut self, index: usize) {
+        if !self.is_held(index) {
+            self.done[index] = true;
+        }
+    }
+
+    /// The record failed: return it and hold back the rest of its group.
+    pub fn retry(&mut self, index: usize) {
+        self.done[index] = false;
+        self.held_groups.insert(group_of(&self.records[index]));
+    }
+
+    /// How many records go back to SQS.
+    pub fn returned(&self) -> usize {
+        self.done.iter().filter(|done| !**done).count()
+    }
+
+    /// The partial batch response: every record not done, in order.
+    pub fn response(&self) -> SqsBatchResponse {
+        let mut response = SqsBatchResponse::default();
+        response.batch_item_failures = self
+            .records
             .iter()
-            .skip(first)
-            .map(|record| {
+            .zip(&self.done)
+            .filter(|(_, done)| !**done)
+            .map(|(record, _)| {
                 let mut failure = BatchItemFailure::default();
                 failure.item_identifier = record.message_id.clone().unwrap_or_default();
                 failure
             })
             .collect();
+        response
     }
-    response
-}
 
-/// Runs `handle` on each record's body in order and stops at the first
-/// error (a record without a body is one), which is logged with the message
-/// id; the response names it and every later record.
-pub async fn process_fifo_batch<'a, F, Fut, E>(event: &'a SqsEvent, mut handle: F) -> SqsBatchResponse
-where
-    F: FnMut(&'a str) -> Fut,
-    Fut: Future<Output = Result<(), E>>,
-    E: std::fmt::Display,
-{
-    process_fifo_messages(event, |_, body| handle(body)).await
-}
-
-/// [`process_fifo_batch`] for handlers that also read the record (its
-/// attributes, such as `SentTimestamp`).
-pub async fn process_fifo_messages<'a, F, Fut, E>(event: &'a SqsEvent, mut handle: F) -> SqsBatchResponse
-where
-    F: FnMut(&'a SqsMessage, &'a str) -> Fut,
-    Fut: Future<Output = Result<(), E>>,
-    E: std::fmt::Display,
-{
-    let mut outcome = BatchOutcome::AllDone;
-    for (index, record) in event.records.iter().enumerate() {
-        let result = match body_of(record) {
-            Some(body) => handle(record, body).await.map_err(|e| e.to_string()),
-            None => Err("message has no body".to_owned()),
+    /// Sets a poison record aside in the dead-letter queue and marks it
+    /// done; if the dead-letter queue refuses it, it is returned instead.
+    pub async fn set_aside(
+        &mut self,
+        index: usize,
+        reason: &str,
+        dead_letters: &impl DeadLetterQueue,
+        deadline: &Deadline,
+    ) {
+        let record = &self.records[index];
+        let letter = DeadLetter {
+            body: record.body.as_deref().unwrap_or_default(),
+            group_id: group_of(record),
+            message_id: message_id(record),
+            reason,
+            source_queue: source_queue(record),
         };
-        if let Err(error) = result {
-            tracing::error!(
-                message_id = record.message_id.as_deref().unwrap_or("?"),
-                index,
-                returned_for_retry = event.records.len() - index,
-                %error,
-                "message failed; it and every later message go back to the queue"
-            );
-            outcome = BatchOutcome::FailedAt(index);
-            break;
+        let sent = match deadline.bound(dead_letters.set_aside(&letter)).await {
+            Ok(sent) => sent.map_err(|e| e.to_string()),
+            Err(reached) => Err(reached.to_string()),
+        };
+        match sent {
+            Ok(()) => {
+                tracing::error!(message_id = letter.message_id, %reason, "poison message set aside in the dead-letter queue");
+                self.done(index);
+            }
+            Err(error) => {
+                tracing::error!(message_id = letter.message_id, %reason, %error, "poison message could not be set aside; returned");
+                self.retry(index);
+            }
         }
     }
-    fifo_batch_response(&event.records, outcome)
+}
+
+/// The queue a record came from: the last part of its `eventSourceARN`.
+fn source_queue(record: &SqsMessage) -> &str {
+    record.event_source_arn.as_deref().and_then(|arn| arn.rsplit(':').next()).unwrap_or_default()
+}
+
+/// Runs `handle` on each record in order under the FIFO rule (see the
+/// module's first lines), each in a span with its message and group ids.
+/// A record without a body is poison. Every call is bounded by `deadline`.
+pub async fn process_fifo_batch<'a, F, Fut>(
+    event: &'a SqsEvent,
+    deadline: &Deadline,
+    dead_letters: &impl DeadLetterQueue,
+    mut handle: F,
+) -> SqsBatchResponse
+where
+    F: FnMut(&'a SqsMessage, &'a str) -> Fut,
+    Fut: Future<Output = Result<(), MessageFailure>>,
+{
+    let mut batch = FifoBatch::new(&event.records);
+    for (index, record) in event.records.iter().enumerate() {
+        if deadline.is_reached() {
+            tracing::warn!(returned = batch.returned(), "the deadline is near: the rest of the batch goes back to SQS");
+            break;
+        }
+        if batch.is_held(index) {
+            continue;
+        }
+        let span = tracing::info_span!("message", message_id = message_id(record), group_id = group_of(record));
+        let result = match body_of(record) {
+            None => Err(MessageFailure::Poison("message has no body".to_owned())),
+            // Handlers bound their own calls by the cutoff and record what
+            // they did in the margin: the whole message is bounded by the end.
+            Some(body) => match deadline.bound_final(handle(record, body).instrument(span.clone())).await {
+                Ok(result) => result,
+                Err(reached) => Err(MessageFailure::Retry(reached.to_string())),
+            },
+        };
+        match result {
+            Ok(()) => batch.done(index),
+            Err(MessageFailure::Poison(reason)) => {
+                batch.set_aside(index, &reason, dead_letters, deadline).instrument(span).await
+            }
+            Err(MessageFailure::Retry(error)) => {
+                span.in_scope(
+                    || tracing::error!(%error, "message failed; it and the later messages of its group go back to SQS"),
+                );
+                batch.retry(index);
+            }
+        }
+    }
+    batch.response()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use std::cell::RefCell;
+    use std::sync::Mutex;
+    use std::time::Duration;
+    use torium_aws::AwsError;
 
-    fn batch(ids: &[&str]) -> SqsEvent {
+    /// (id, group) pairs.
+    fn batch(records: &[(&str, &str)]) -> SqsEvent {
         let mut event = SqsEvent::default();
-        event.records = ids
+        event.records = records
             .iter()
-            .map(|id| {
+            .map(|(id, group)| {
                 let mut m = SqsMessage::default();
                 m.message_id = Some((*id).to_owned());
-                m.body = Some(format!("body-{id}"));
+                m.body = Some((*id).to_owned());
+                m.attributes.insert("MessageGroupId".to_owned(), (*group).to_owned());
+                m.event_source_arn = Some("arn:aws:sqs:eu-central-1:123456789012:send-sms.fifo".to_owned());
                 m
             })
             .collect();
@@ -109,57 +239,137 @@ mod tests {
         response.batch_item_failures.iter().map(|f| f.item_identifier.as_str()).collect()
     }
 
+    fn long() -> Deadline {
+        Deadline::after(Duration::from_secs(60), Duration::from_secs(1))
+    }
+
+    /// Records what was set aside; refuses when `refuse` is set.
+    #[derive(Default)]
+    struct Letters {
+        set_aside: Mutex<Vec<(String, String, String, String)>>,
+        refuse: bool,
+    }
+
+    impl DeadLetterQueue for Letters {
+        async fn set_aside(&self, letter: &DeadLetter<'_>) -> Result<(), AwsError> {
+            if self.refuse {
+                return Err(AwsError {
+                    operation: "SendMessage",
+                    kind: torium_aws::FailureKind::Transient,
+                    code: None,
+                    message: "down".into(),
+                });
+            }
+            self.set_aside.lock().unwrap().push((
+                letter.message_id.to_owned(),
+                letter.group_id.to_owned(),
+                letter.reason.to_owned(),
+                letter.source_queue.to_owned(),
+            ));
+            Ok(())
+        }
+    }
+
+    /// Fails the ids in `retry`, poisons those in `poison`, records the order.
+    async fn run(event: &SqsEvent, retry: &[&str], poison: &[&str], letters: &Letters) -> (Vec<String>, Vec<String>) {
+        let seen = RefCell::new(Vec::new());
+        let response = process_fifo_batch(event, &long(), letters, |_, body| {
+            seen.borrow_mut().push(body.to_owned());
+            let outcome = if retry.contains(&body) {
+                Err(MessageFailure::Retry("boom".into()))
+            } else if poison.contains(&body) {
+                Err(MessageFailure::Poison("not JSON".into()))
+            } else {
+                Ok(())
+            };
+            async move { outcome }
+        })
+        .await;
+        (seen.into_inner(), failed_ids(&response).into_iter().map(str::to_owned).collect())
+    }
+
     #[tokio::test]
     async fn all_succeed_reports_nothing_and_handles_every_record_in_order() {
-        let seen = RefCell::new(Vec::new());
-        let response = process_fifo_batch(&batch(&["a", "b", "c"]), |body| {
-            seen.borrow_mut().push(body.to_owned());
-            async { Ok::<_, String>(()) }
-        })
-        .await;
-        assert!(response.batch_item_failures.is_empty());
-        assert_eq!(*seen.borrow(), ["body-a", "body-b", "body-c"]);
+        let (seen, failed) = run(&batch(&[("a", "g1"), ("b", "g1"), ("c", "g2")]), &[], &[], &Letters::default()).await;
+        assert_eq!(seen, ["a", "b", "c"]);
+        assert!(failed.is_empty());
     }
 
     #[tokio::test]
-    async fn first_failure_stops_the_batch_and_reports_it_and_every_later_record() {
-        let seen = RefCell::new(Vec::new());
-        let response = process_fifo_batch(&batch(&["a", "b", "c", "d"]), |body| {
-            let id = body.trim_start_matches("body-").to_owned();
-            seen.borrow_mut().push(id.clone());
-            async move { if id == "b" { Err("boom".to_owned()) } else { Ok(()) } }
-        })
-        .await;
-        assert_eq!(failed_ids(&response), ["b", "c", "d"]);
-        assert_eq!(*seen.borrow(), ["a", "b"], "nothing after the failure is attempted");
+    async fn a_failure_holds_back_only_the_later_messages_of_its_group() {
+        // Interleaved groups; g1 fails in the middle.
+        let event = batch(&[("a1", "g1"), ("b1", "g2"), ("a2", "g1"), ("b2", "g2"), ("a3", "g1"), ("c1", "g3")]);
+        let (seen, failed) = run(&event, &["a2"], &[], &Letters::default()).await;
+        assert_eq!(seen, ["a1", "b1", "a2", "b2", "c1"], "a3 is never attempted; other groups go on in order");
+        assert_eq!(failed, ["a2", "a3"]);
     }
 
     #[tokio::test]
-    async fn a_record_without_a_body_fails_without_reaching_the_handler() {
-        let mut event = batch(&["a", "b", "c"]);
+    async fn when_every_group_fails_everything_from_each_failure_on_is_returned() {
+        let event = batch(&[("a1", "g1"), ("b1", "g2"), ("a2", "g1"), ("b2", "g2")]);
+        let (seen, failed) = run(&event, &["a1", "b1"], &[], &Letters::default()).await;
+        assert_eq!(seen, ["a1", "b1"]);
+        assert_eq!(failed, ["a1", "b1", "a2", "b2"]);
+    }
+
+    #[tokio::test]
+    async fn a_poison_message_is_set_aside_at_once_and_holds_back_nobody() {
+        let letters = Letters::default();
+        let event = batch(&[("bad", "g1"), ("a2", "g1"), ("b1", "g2")]);
+        let (seen, failed) = run(&event, &[], &["bad"], &letters).await;
+        assert_eq!(seen, ["bad", "a2", "b1"]);
+        assert!(failed.is_empty());
+        assert_eq!(
+            *letters.set_aside.lock().unwrap(),
+            [("bad".to_owned(), "g1".to_owned(), "not JSON".to_owned(), "send-sms.fifo".to_owned())]
+        );
+    }
+
+    #[tokio::test]
+    async fn a_poison_message_the_dead_letter_queue_refuses_is_returned_with_its_group() {
+        let letters = Letters { refuse: true, ..Letters::default() };
+        let event = batch(&[("bad", "g1"), ("a2", "g1"), ("b1", "g2")]);
+        let (seen, failed) = run(&event, &[], &["bad"], &letters).await;
+        assert_eq!(seen, ["bad", "b1"]);
+        assert_eq!(failed, ["bad", "a2"]);
+    }
+
+    #[tokio::test]
+    async fn a_record_without_a_body_is_poison_without_reaching_the_handler() {
+        let letters = Letters::default();
+        let mut event = batch(&[("a", "g1"), ("b", "g2"), ("c", "g2")]);
         event.records[1].body = Some("  ".to_owned());
+        let (seen, failed) = run(&event, &[], &[], &letters).await;
+        assert_eq!(seen, ["a", "c"]);
+        assert!(failed.is_empty());
+        assert_eq!(letters.set_aside.lock().unwrap()[0].2, "message has no body");
+    }
+
+    #[tokio::test]
+    async fn near_the_deadline_no_new_message_starts_and_the_rest_is_returned() {
+        let event = batch(&[("a", "g1"), ("slow", "g2"), ("c", "g3"), ("d", "g4")]);
+        let deadline = Deadline::after(Duration::from_millis(500), Duration::from_millis(250));
         let seen = RefCell::new(Vec::new());
-        let response = process_fifo_batch(&event, |body| {
+        let response = process_fifo_batch(&event, &deadline, &Letters::default(), |_, body| {
             seen.borrow_mut().push(body.to_owned());
-            async { Ok::<_, String>(()) }
+            let slow = body == "slow";
+            async move {
+                if slow {
+                    tokio::time::sleep(Duration::from_secs(5)).await;
+                }
+                Ok(())
+            }
         })
         .await;
-        assert_eq!(failed_ids(&response), ["b", "c"]);
-        assert_eq!(*seen.borrow(), ["body-a"]);
+        assert_eq!(*seen.borrow(), ["a", "slow"], "the slow one is cut off and nothing starts after it");
+        assert_eq!(failed_ids(&response), ["slow", "c", "d"]);
     }
 
     #[test]
-    fn outcome_maps_to_the_tail_of_the_batch() {
-        let event = batch(&["a", "b", "c"]);
-        assert!(fifo_batch_response(&event.records, BatchOutcome::AllDone).batch_item_failures.is_empty());
-        assert_eq!(failed_ids(&fifo_batch_response(&event.records, BatchOutcome::FailedAt(0))), ["a", "b", "c"]);
-        assert_eq!(failed_ids(&fifo_batch_response(&event.records, BatchOutcome::FailedAt(2))), ["c"]);
-    }
-
-    #[test]
-    fn response_serialises_as_lambda_expects() {
-        let event = batch(&["m1"]);
-        let json = serde_json::to_value(fifo_batch_response(&event.records, BatchOutcome::FailedAt(0))).unwrap();
-        assert_eq!(json, serde_json::json!({"batchItemFailures": [{"itemIdentifier": "m1"}]}));
+    fn sent_at_reads_the_sent_timestamp() {
+        let mut record = SqsMessage::default();
+        assert_eq!(sent_at(&record), None);
+        record.attributes.insert("SentTimestamp".into(), "1797759000000".into());
+        assert_eq!(sent_at(&record).map(|t| t.to_rfc3339()), Some("2026-12-20T09:30:00+00:00".to_owned()));
     }
 }

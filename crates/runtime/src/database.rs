@@ -1,6 +1,7 @@
 //! The database pool of a handler, built once per cold start from either
 //! `DATABASE_URL` or `DB_SECRET_ARN` (an RDS-style secret read once from
-//! Secrets Manager), with `PGSSLMODE`, `PGSSLROOTCERT` and `DB_POOL_SIZE`.
+//! Secrets Manager), with `PGSSLMODE`, `PGSSLROOTCERT`, `DB_POOL_SIZE` and
+//! `DB_STATEMENT_TIMEOUT_MS`. Connections carry TCP keepalives.
 
 use crate::config::{ConfigError, Env};
 use torium_aws::SecretStore;
@@ -26,6 +27,9 @@ pub async fn database_settings(env: &Env, secrets: &impl SecretStore) -> Result<
     };
     settings.root_cert_path = env.optional("PGSSLROOTCERT").map(str::to_owned);
     settings.pool_size = env.parsed_or("DB_POOL_SIZE", settings.pool_size)?;
+    let statement_ms: u64 =
+        env.parsed_or("DB_STATEMENT_TIMEOUT_MS", torium_store::DEFAULT_STATEMENT_TIMEOUT.as_millis() as u64)?;
+    settings.set_statement_timeout(std::time::Duration::from_millis(statement_ms));
     Ok(settings)
 }
 

@@ -5,15 +5,19 @@
 pub mod batch;
 pub mod config;
 mod database;
+pub mod deadline;
 mod telemetry;
 
-use torium_aws::{SdkConfig, SecretsManager, load_sdk_config};
+use std::time::Duration;
+use torium_aws::{CallLimits, SdkConfig, SecretsManager, SqsQueue, load_sdk_config_with};
 use torium_store::Store;
 
-pub use batch::{BatchOutcome, body_of, fifo_batch_response, process_fifo_batch, process_fifo_messages, sent_at};
+pub use batch::{FifoBatch, MessageFailure, body_of, group_of, process_fifo_batch, sent_at};
 pub use config::{ConfigError, Env};
 pub use database::{database_pool, database_settings, warm_up};
+pub use deadline::{DEFAULT_MARGIN, Deadline, DeadlineReached};
 pub use telemetry::{init_tracing, redact_email, redact_phone};
+pub use torium_aws::{DeadLetter, DeadLetterQueue, SqsDeadLetters};
 
 pub use aws_lambda_events;
 pub use lambda_runtime;
@@ -24,16 +28,48 @@ pub struct ColdStart {
     pub env: Env,
     pub sdk: SdkConfig,
     pub store: Store,
+    /// Kept back from every invocation's deadline (`DEADLINE_MARGIN_MS`).
+    pub margin: Duration,
 }
 
-/// JSON tracing, the environment, the SDK configuration and the database
-/// pool (from `DATABASE_URL`, or the secret named by `DB_SECRET_ARN`, read
-/// once), with a first connection opened before the first invocation.
+impl ColdStart {
+    /// The time an invocation has, from its Lambda context.
+    pub fn deadline(&self, context: &lambda_runtime::Context) -> Deadline {
+        Deadline::at_epoch_millis(context.deadline, self.margin)
+    }
+}
+
+/// JSON tracing, the environment, the SDK configuration (every call bounded:
+/// [`call_limits`]) and the database pool (from `DATABASE_URL`, or the secret
+/// named by `DB_SECRET_ARN`, read once), with a first connection opened
+/// before the first invocation.
 pub async fn cold_start() -> Result<ColdStart, lambda_runtime::Error> {
     init_tracing();
     let env = Env::from_process();
-    let sdk = load_sdk_config().await;
+    let sdk = load_sdk_config_with(&call_limits(&env)?).await;
     let store = Store::new(database_pool(&env, &SecretsManager::new(&sdk)).await?);
     warm_up(store.pool()).await;
-    Ok(ColdStart { env, sdk, store })
+    let margin = Duration::from_millis(env.parsed_or("DEADLINE_MARGIN_MS", DEFAULT_MARGIN.as_millis() as u64)?);
+    Ok(ColdStart { env, sdk, store, margin })
+}
+
+/// The dead-letter queue a consumer sets poison messages aside in, from the
+/// variable `name` (its queue URL; the template sets it per function).
+pub fn dead_letters(env: &Env, sdk: &SdkConfig, name: &'static str) -> Result<SqsDeadLetters, ConfigError> {
+    Ok(SqsDeadLetters::new(&SqsQueue::new(sdk), env.required(name)?))
+}
+
+/// The AWS call limits, defaults overridden by `SDK_CONNECT_TIMEOUT_MS`,
+/// `SDK_ATTEMPT_TIMEOUT_MS`, `SDK_OPERATION_TIMEOUT_MS` and `SDK_MAX_ATTEMPTS`.
+pub fn call_limits(env: &Env) -> Result<CallLimits, ConfigError> {
+    let default = CallLimits::default();
+    let millis = |name: &'static str, default: Duration| -> Result<Duration, ConfigError> {
+        Ok(Duration::from_millis(env.parsed_or(name, default.as_millis() as u64)?))
+    };
+    Ok(CallLimits {
+        connect: millis("SDK_CONNECT_TIMEOUT_MS", default.connect)?,
+        attempt: millis("SDK_ATTEMPT_TIMEOUT_MS", default.attempt)?,
+        operation: millis("SDK_OPERATION_TIMEOUT_MS", default.operation)?,
+        max_attempts: env.parsed_or("SDK_MAX_ATTEMPTS", default.max_attempts)?,
+    })
 }

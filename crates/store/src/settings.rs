@@ -80,6 +80,9 @@ fn port_number_or_string<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Optio
 
 pub const DEFAULT_POOL_SIZE: usize = 4;
 
+/// The server-side bound on one statement, unless `DB_STATEMENT_TIMEOUT_MS` says otherwise.
+pub const DEFAULT_STATEMENT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
 impl DbSettings {
     /// From a `postgres://user:password@host:port/db` URL (or a libpq
     /// key=value string).
@@ -113,7 +116,21 @@ impl DbSettings {
             SslMode::Require | SslMode::VerifyFull => tokio_postgres::config::SslMode::Require,
         });
         config.connect_timeout(std::time::Duration::from_secs(5));
-        DbSettings { config, ssl_mode, root_cert_path: None, pool_size: DEFAULT_POOL_SIZE }
+        // A dead peer (a failed-over instance, a cut NAT mapping) is noticed
+        // in under a minute instead of the kernel's two hours.
+        config.keepalives(true);
+        config.keepalives_idle(std::time::Duration::from_secs(20));
+        config.keepalives_interval(std::time::Duration::from_secs(5));
+        config.keepalives_retries(3);
+        let mut settings = DbSettings { config, ssl_mode, root_cert_path: None, pool_size: DEFAULT_POOL_SIZE };
+        settings.set_statement_timeout(DEFAULT_STATEMENT_TIMEOUT);
+        settings
+    }
+
+    /// The server cancels any statement running longer (and the lock waits
+    /// inside it): no statement outlives the invocation that sent it.
+    pub fn set_statement_timeout(&mut self, timeout: std::time::Duration) {
+        self.config.options(format!("-c statement_timeout={}", timeout.as_millis()));
     }
 }
 

@@ -7,7 +7,7 @@ use torium_runtime::{ColdStart, cold_start};
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    let ColdStart { env, sdk, store } = cold_start().await?;
+    let ColdStart { env, sdk, store, .. } = cold_start().await?;
     let config = AlertsConfig::from_env(&env)?;
     // Read once per cold start; the URL is a secret, never logged.
     let secret = SecretsManager::new(&sdk).secret_string(&config.webhook_secret_arn).await?;

@@ -14,7 +14,7 @@ use std::collections::HashMap;
 use torium_delivery::{PushPublisher, SendFailure, record_with_retries};
 use torium_domain::{Channel, CommentPosted, DeliveryStatus, MessageError, comment_push, sns_push_message};
 use torium_runtime::aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
-use torium_runtime::process_fifo_batch;
+use torium_runtime::{DeadLetterQueue, Deadline, MessageFailure, process_fifo_batch};
 use torium_store::{DeliveryKey, DeliveryLog, DeliveryOutcome, Store, StoreError};
 
 /// Pushes in flight at once per message (SNS publishes are independent).
@@ -39,16 +39,37 @@ pub struct CommentPushSummary {
     pub refused: usize,
 }
 
-pub async fn handle_batch(store: &Store, publisher: &impl PushPublisher, event: &SqsEvent) -> SqsBatchResponse {
-    process_fifo_batch(event, |body| async move {
-        push_comment(store, publisher, &CommentPosted::parse(body)?).await.map(drop)
+impl From<CommentPushError> for MessageFailure {
+    fn from(error: CommentPushError) -> Self {
+        match error {
+            CommentPushError::Malformed(_) => MessageFailure::Poison(error.to_string()),
+            CommentPushError::Database(ref e) if !e.is_retryable() => MessageFailure::Poison(error.to_string()),
+            CommentPushError::Database(_) | CommentPushError::Transient(_) => MessageFailure::Retry(error.to_string()),
+        }
+    }
+}
+
+pub async fn handle_batch(
+    store: &Store,
+    publisher: &impl PushPublisher,
+    dead_letters: &impl DeadLetterQueue,
+    deadline: &Deadline,
+    event: &SqsEvent,
+) -> SqsBatchResponse {
+    process_fifo_batch(event, deadline, dead_letters, |_, body| async move {
+        let comment = CommentPosted::parse(body).map_err(CommentPushError::from)?;
+        push_comment(store, publisher, deadline, &comment).await.map(drop).map_err(Into::into)
     })
     .await
 }
 
+/// Pushes one comment to its receivers; every push is bounded by
+/// `deadline` (those it cuts off are retried), and the outcomes are recorded
+/// in the invocation's margin.
 pub async fn push_comment(
     store: &Store,
     publisher: &impl PushPublisher,
+    deadline: &Deadline,
     comment: &CommentPosted,
 ) -> Result<CommentPushSummary, CommentPushError> {
     let (comment_id, event_id) = (comment.comment_id.0, comment.event_id.0);
@@ -86,7 +107,13 @@ pub async fn push_comment(
     let results: Vec<(DeliveryKey, Result<String, SendFailure>)> = stream::iter(due)
         .map(|(key, endpoint)| {
             let message_json = &message_json;
-            async move { (key, publisher.publish(endpoint, message_json).await) }
+            async move {
+                let published = deadline
+                    .bound(publisher.publish(endpoint, message_json))
+                    .await
+                    .unwrap_or_else(|reached| Err(SendFailure::Transient(reached.to_string())));
+                (key, published)
+            }
         })
         .buffer_unordered(PUSH_CONCURRENCY)
         .collect()
@@ -115,7 +142,10 @@ pub async fn push_comment(
             (key, outcome)
         })
         .collect();
-    record_with_retries(store, DeliveryLog::Comments, &outcomes).await?;
+    deadline
+        .bound_final(record_with_retries(store, DeliveryLog::Comments, &outcomes))
+        .await
+        .map_err(|reached| StoreError::Unavailable(reached.to_string()))??;
     tracing::info!(
         comment_id,
         event_id,

@@ -10,6 +10,10 @@
 //!    deduplication id = event + trigger time);
 //! 4. advance `next_reminder_at`, record skipped firings, commit.
 //!
+//! Near the invocation's deadline no new batch is claimed, and an enqueue
+//! the deadline cuts off rolls its batch back: what was not claimed stays
+//! due for the next minute's run.
+//!
 //! A crash before 3 loses nothing (the claim rolls back). A crash between 3
 //! and 4 rolls the claim back too, and the next run enqueues the same
 //! firings again: SQS drops the copies within its five-minute deduplication
@@ -20,7 +24,7 @@ use chrono::{DateTime, TimeDelta, Utc};
 use serde::Serialize;
 use torium_aws::{AwsError, MessageQueue, OutgoingMessage};
 use torium_domain::{ReminderDue, ReminderSchedule, plan_firings};
-use torium_runtime::{ConfigError, Env};
+use torium_runtime::{ConfigError, Deadline, DeadlineReached, Env};
 use torium_store::{DueEvent, ScheduleAdvance, SchedulerRun, Store, StoreError, TransactionError};
 
 /// Configuration from the environment the template sets.
@@ -66,32 +70,49 @@ pub enum SchedulerError {
     Queue(#[from] AwsError),
 }
 
+/// Why a claimed batch was rolled back.
+#[derive(Debug, thiserror::Error)]
+enum BatchStop {
+    #[error(transparent)]
+    Queue(#[from] AwsError),
+    #[error(transparent)]
+    Deadline(#[from] DeadlineReached),
+}
+
 /// Runs the scheduler for the minute `now`.
 pub async fn run_scheduler(
     store: &Store,
     queue: &impl MessageQueue,
     config: &SchedulerConfig,
+    deadline: &Deadline,
     now: DateTime<Utc>,
 ) -> Result<RunSummary, SchedulerError> {
     let started_at = Utc::now();
     let mut summary = RunSummary::default();
     for _ in 0..config.max_batches {
+        if deadline.is_reached() {
+            tracing::warn!("the deadline is near: no new batch is claimed; the rest stays due for the next run");
+            break;
+        }
         let mut batch = RunSummary::default();
-        let claimed = store
-            .with_due_events(now, config.claim_batch_size, |due| {
-                let (advances, messages) = plan_batch(&due, now, config.max_lateness);
-                batch.enqueued = messages.len();
-                batch.skipped = advances.iter().map(|a| a.skipped.len()).sum();
-                async move {
-                    queue.send_all(&config.queue_url, &messages).await?;
-                    Ok::<_, AwsError>(advances)
-                }
-            })
-            .await
-            .map_err(|e| match e {
-                TransactionError::Store(e) => SchedulerError::Database(e),
-                TransactionError::Step(e) => SchedulerError::Queue(e),
-            })?;
+        let claim = store.with_due_events(now, config.claim_batch_size, |due| {
+            let (advances, messages) = plan_batch(&due, now, config.max_lateness);
+            batch.enqueued = messages.len();
+            batch.skipped = advances.iter().map(|a| a.skipped.len()).sum();
+            async move {
+                deadline.bound(queue.send_all(&config.queue_url, &messages)).await??;
+                Ok::<_, BatchStop>(advances)
+            }
+        });
+        let claimed = match deadline.bound_final(claim).await {
+            Ok(Ok(claimed)) => claimed,
+            Ok(Err(TransactionError::Store(e))) => return Err(SchedulerError::Database(e)),
+            Ok(Err(TransactionError::Step(BatchStop::Queue(e)))) => return Err(SchedulerError::Queue(e)),
+            Ok(Err(TransactionError::Step(BatchStop::Deadline(_)))) | Err(DeadlineReached) => {
+                tracing::warn!("the deadline cut a batch off; it was rolled back and stays due for the next run");
+                break;
+            }
+        };
         summary.claimed += claimed;
         summary.enqueued += batch.enqueued;
         summary.skipped += batch.skipped;
@@ -104,7 +125,10 @@ pub async fn run_scheduler(
         enqueued: summary.enqueued as i32,
         skipped: summary.skipped as i32,
     };
-    store.record_scheduler_run(now, started_at, run).await?;
+    deadline
+        .bound_final(store.record_scheduler_run(now, started_at, run))
+        .await
+        .map_err(|reached| StoreError::Unavailable(reached.to_string()))??;
     tracing::info!(scheduled_for = %now, claimed = summary.claimed, enqueued = summary.enqueued, skipped = summary.skipped, "scheduler run finished");
     Ok(summary)
 }

@@ -1,18 +1,19 @@
 use schedule_events::{SchedulerConfig, SchedulerError, run_scheduler};
 use torium_aws::SqsQueue;
 use torium_runtime::aws_lambda_events::event::eventbridge::EventBridgeEvent;
+use torium_runtime::cold_start;
 use torium_runtime::lambda_runtime::{self, LambdaEvent, service_fn};
-use torium_runtime::{ColdStart, cold_start};
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    let ColdStart { env, sdk, store } = cold_start().await?;
-    let config = SchedulerConfig::from_env(&env)?;
-    let queue = SqsQueue::new(&sdk);
-    let (store, queue, config) = (&store, &queue, &config);
+    let start = cold_start().await?;
+    let config = SchedulerConfig::from_env(&start.env)?;
+    let queue = SqsQueue::new(&start.sdk);
+    let (start, queue, config) = (&start, &queue, &config);
     lambda_runtime::run(service_fn(move |event: LambdaEvent<EventBridgeEvent>| async move {
         let now = event.payload.time.ok_or(SchedulerError::NoTime)?;
-        Ok::<_, lambda_runtime::Error>(run_scheduler(store, queue, config, now).await?)
+        let deadline = start.deadline(&event.context);
+        Ok::<_, lambda_runtime::Error>(run_scheduler(&start.store, queue, config, &deadline, now).await?)
     }))
     .await
 }

@@ -27,7 +27,9 @@ use torium_domain::{
     ReminderRequest, UserId, reminder_email, reminder_push, reminder_text, route, sns_push_message,
 };
 use torium_runtime::aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
-use torium_runtime::{ConfigError, Env, process_fifo_messages, sent_at};
+use torium_runtime::{
+    ConfigError, DeadLetterQueue, Deadline, DeadlineReached, Env, MessageFailure, process_fifo_batch, sent_at,
+};
 use torium_store::{Store, StoreError};
 
 /// The three channel queues, from the environment the template sets.
@@ -66,6 +68,20 @@ pub enum FanOutError {
     Database(#[from] StoreError),
     #[error("enqueueing sends: {0}")]
     Queue(#[from] AwsError),
+    #[error(transparent)]
+    Deadline(#[from] DeadlineReached),
+}
+
+impl From<FanOutError> for MessageFailure {
+    fn from(error: FanOutError) -> Self {
+        match error {
+            FanOutError::Malformed(_) | FanOutError::NoSentTimestamp => MessageFailure::Poison(error.to_string()),
+            FanOutError::Database(ref e) if !e.is_retryable() => MessageFailure::Poison(error.to_string()),
+            FanOutError::Database(_) | FanOutError::Queue(_) | FanOutError::Deadline(_) => {
+                MessageFailure::Retry(error.to_string())
+            }
+        }
+    }
 }
 
 /// What one fan-out sent where.
@@ -77,17 +93,19 @@ pub struct FanOutSummary {
     pub queue_calls: usize,
 }
 
-/// A whole SQS batch, in order, under the FIFO rule: the first failure and
-/// every later message go back to the queue.
+/// A whole SQS batch under the FIFO rule (`torium_runtime::batch`): a
+/// failure holds back the later messages of its group, poison is set aside.
 pub async fn handle_batch(
     store: &Store,
     queue: &impl MessageQueue,
     config: &FanOutConfig,
+    dead_letters: &impl DeadLetterQueue,
+    deadline: &Deadline,
     event: &SqsEvent,
 ) -> SqsBatchResponse {
-    process_fifo_messages(event, |record, body| async move {
+    process_fifo_batch(event, deadline, dead_letters, |record, body| async move {
         let firing = firing_of(record, body)?;
-        fan_out(store, queue, config, firing).await.map(drop)
+        fan_out(store, queue, config, deadline, firing).await.map(drop).map_err(Into::into)
     })
     .await
 }
@@ -102,18 +120,20 @@ fn firing_of(record: &SqsMessage, body: &str) -> Result<Firing, FanOutError> {
     }
 }
 
-/// Sends one firing to every member of its event.
+/// Sends one firing to every member of its event; every statement and
+/// queue call is bounded by `deadline`.
 pub async fn fan_out(
     store: &Store,
     queue: &impl MessageQueue,
     config: &FanOutConfig,
+    deadline: &Deadline,
     due: Firing,
 ) -> Result<FanOutSummary, FanOutError> {
-    let Some(event) = store.event_with_member_count(due.event_id).await? else {
+    let Some(event) = deadline.bound(store.event_with_member_count(due.event_id)).await?? else {
         tracing::warn!(event_id = due.event_id.0, "event no longer exists; nothing to remind of");
         return Ok(FanOutSummary::default());
     };
-    let reminder_id = match store.record_firing(&due).await {
+    let reminder_id = match deadline.bound(store.record_firing(&due)).await? {
         Ok(id) => id,
         Err(StoreError::NotFound(_)) => {
             tracing::warn!(event_id = due.event_id.0, "event deleted while fanning out; nothing to remind of");
@@ -121,7 +141,7 @@ pub async fn fan_out(
         }
         Err(other) => return Err(other.into()),
     };
-    let members = store.event_members(event.id).await?;
+    let members = deadline.bound(store.event_members(event.id)).await??;
 
     let mut sends: BTreeMap<Channel, Vec<OutgoingMessage>> = BTreeMap::new();
     let mut unreachable: Vec<UserId> = Vec::new();
@@ -156,12 +176,12 @@ pub async fn fan_out(
             count = unreachable.len(),
             "members without a usable channel were skipped"
         );
-        store.record_unreachable_members(reminder_id, &unreachable).await?;
+        deadline.bound(store.record_unreachable_members(reminder_id, &unreachable)).await??;
     }
     let mut summary =
         FanOutSummary { reminder_id: Some(reminder_id), unreachable: unreachable.len(), ..Default::default() };
     for (channel, messages) in &sends {
-        summary.queue_calls += queue.send_all(config.queue_url(*channel), messages).await?;
+        summary.queue_calls += deadline.bound(queue.send_all(config.queue_url(*channel), messages)).await??;
         summary.per_channel.insert(*channel, messages.len());
     }
     tracing::info!(

@@ -13,7 +13,7 @@ use chrono::{DateTime, Utc};
 use torium_delivery::{PushPublisher, SendFailure};
 use torium_domain::{GroupInvitation, InvitationStatus, MessageError, invitation_push, sns_push_message};
 use torium_runtime::aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
-use torium_runtime::process_fifo_batch;
+use torium_runtime::{DeadLetterQueue, Deadline, MessageFailure, process_fifo_batch};
 use torium_store::{Store, StoreError, UserEffect};
 
 #[derive(Debug, thiserror::Error)]
@@ -41,16 +41,36 @@ pub enum InvitationOutcome {
     Refused(String),
 }
 
-pub async fn handle_batch(store: &Store, publisher: &impl PushPublisher, event: &SqsEvent) -> SqsBatchResponse {
-    process_fifo_batch(event, |body| async move {
-        push_invitation(store, publisher, &GroupInvitation::parse(body)?, Utc::now()).await.map(drop)
+impl From<InvitationError> for MessageFailure {
+    fn from(error: InvitationError) -> Self {
+        match error {
+            InvitationError::Malformed(_) => MessageFailure::Poison(error.to_string()),
+            InvitationError::Database(ref e) if !e.is_retryable() => MessageFailure::Poison(error.to_string()),
+            InvitationError::Database(_) | InvitationError::Transient(_) => MessageFailure::Retry(error.to_string()),
+        }
+    }
+}
+
+pub async fn handle_batch(
+    store: &Store,
+    publisher: &impl PushPublisher,
+    dead_letters: &impl DeadLetterQueue,
+    deadline: &Deadline,
+    event: &SqsEvent,
+) -> SqsBatchResponse {
+    process_fifo_batch(event, deadline, dead_letters, |_, body| async move {
+        let message = GroupInvitation::parse(body).map_err(InvitationError::from)?;
+        push_invitation(store, publisher, deadline, &message, Utc::now()).await.map(drop).map_err(Into::into)
     })
     .await
 }
 
+/// Pushes one invitation; the push is bounded by `deadline`, marking it
+/// sent happens in the invocation's margin.
 pub async fn push_invitation(
     store: &Store,
     publisher: &impl PushPublisher,
+    deadline: &Deadline,
     message: &GroupInvitation,
     now: DateTime<Utc>,
 ) -> Result<InvitationOutcome, InvitationError> {
@@ -82,9 +102,16 @@ pub async fn push_invitation(
     };
     let from = invitation.from_email.as_deref().unwrap_or("a Torium group admin");
     let message_json = sns_push_message(&invitation_push(&invitation.group_name, from));
-    match publisher.publish(endpoint, &message_json).await {
+    let published = deadline
+        .bound(publisher.publish(endpoint, &message_json))
+        .await
+        .unwrap_or_else(|reached| Err(SendFailure::Transient(reached.to_string())));
+    match published {
         Ok(provider_message_id) => {
-            store.mark_invitation_sent(invitation.id, now).await?;
+            deadline
+                .bound_final(store.mark_invitation_sent(invitation.id, now))
+                .await
+                .map_err(|reached| StoreError::Unavailable(reached.to_string()))??;
             tracing::info!(invitation_id, user_id, group_id, %provider_message_id, "invitation pushed");
             Ok(InvitationOutcome::Pushed { provider_message_id })
         }
