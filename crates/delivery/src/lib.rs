@@ -15,13 +15,14 @@
 //!    (never retried forever); a transient one (throttling, 5xx, a timeout,
 //!    the deadline) → `failed` and returned with the later messages of that
 //!    user. Near the deadline no new send starts: the rest is returned;
-//! 4. record every outcome in one statement, in the margin kept back from
-//!    the deadline, so what was sent is never sent again.
+//! 4. record each outcome as soon as its provider call returns (retried
+//!    while the database is away, up to the end of the invocation's margin),
+//!    so what was sent is never sent again.
 //!
 //! Only a crash no code can catch (SIGKILL, the instance lost) between a
-//! provider call and step 4 leaves rows `pending`: SQS redelivers the batch
-//! and those in flight are sent again, a rare duplicate rather than a lost
-//! reminder (see docs/architecture.md).
+//! provider call and the write of its outcome leaves a row `pending`: SQS
+//! redelivers the batch and that one message is sent again, a rare duplicate
+//! rather than a lost reminder (see docs/architecture.md).
 
 use chrono::Utc;
 use std::collections::{HashMap, HashSet};
@@ -132,17 +133,7 @@ pub async fn deliver(
             Ok(Err(error)) => return give_back(batch, &deliveries, summary, &error.to_string()),
             Err(reached) => return give_back(batch, &deliveries, summary, &reached.to_string()),
         };
-    let outcomes = send_claimed(sender, deadline, batch, &deliveries, &claimed, &mut summary).await;
-    let to_record: Vec<_> = outcomes.iter().map(|(_, outcome)| outcome.clone()).collect();
-    let recorded = deadline.bound_final(record_with_retries(store, DeliveryLog::Reminders, &to_record)).await;
-    if let Err(error) = recorded.map_err(|e| e.to_string()).and_then(|r| r.map_err(|e| e.to_string())) {
-        // The sends happened but are not logged: they go back to SQS and
-        // the people may get a second copy (at least once, never lost).
-        tracing::error!(%error, "recording delivery outcomes failed; the sent messages are retried");
-        for (index, _) in &outcomes {
-            batch.retry(*index);
-        }
-    }
+    send_claimed(store, sender, deadline, batch, &deliveries, &claimed, &mut summary).await;
     summary.returned_for_retry = batch.returned();
     summary
 }
@@ -183,17 +174,17 @@ fn give_back(
     summary
 }
 
-/// Step 3: sends what the claim left to send; returns the outcomes (with
-/// their record indexes) to record.
+/// Steps 3 and 4: sends what the claim left to send, recording each outcome
+/// at once.
 async fn send_claimed(
+    store: &Store,
     sender: &impl ChannelSender,
     deadline: &Deadline,
     batch: &mut FifoBatch<'_>,
     deliveries: &[(usize, Delivery)],
     claimed: &HashMap<DeliveryKey, DeliveryStatus>,
     summary: &mut BatchSummary,
-) -> Vec<(usize, (DeliveryKey, DeliveryOutcome))> {
-    let mut outcomes = Vec::new();
+) {
     let mut handled: HashSet<DeliveryKey> = HashSet::new();
     for (index, delivery) in deliveries {
         let index = *index;
@@ -220,20 +211,23 @@ async fn send_claimed(
             Some(DeliveryStatus::Sent) => summary.already_sent += 1,
             Some(_) if !handled.insert(key) => summary.already_sent += 1,
             Some(_) => {
-                let outcome = send_one(sender, deadline, delivery, summary).instrument(span).await;
-                match outcome {
-                    (outcome, true) => {
-                        outcomes.push((index, (key, outcome)));
-                        batch.retry(index);
-                        continue;
-                    }
-                    (outcome, false) => outcomes.push((index, (key, outcome))),
+                let (outcome, retry) = send_one(sender, deadline, delivery, summary).instrument(span.clone()).await;
+                let recorded = record_in_margin(store, DeliveryLog::Reminders, deadline, &[(key, outcome)]).await;
+                if let Err(error) = recorded {
+                    // Sent but not logged: it goes back to SQS and the person
+                    // may get a second copy (at least once, never lost).
+                    span.in_scope(|| tracing::error!(%error, "recording the outcome failed; the message is retried"));
+                    batch.retry(index);
+                    continue;
+                }
+                if retry {
+                    batch.retry(index);
+                    continue;
                 }
             }
         }
         batch.done(index);
     }
-    outcomes
 }
 
 /// One provider call, bounded by the deadline: the outcome, and whether the
@@ -278,22 +272,38 @@ fn scrub(error: &str, delivery: &Delivery) -> String {
 }
 
 /// A failed write of outcomes means resending what was sent, so it is
-/// worth two quick retries.
+/// retried while the database is away (a restart, a failover), with backoff
+/// from 100 ms to 1 s, eight attempts at most; the caller bounds it in time.
 pub async fn record_with_retries(
     store: &Store,
     log: DeliveryLog,
     outcomes: &[(DeliveryKey, DeliveryOutcome)],
 ) -> Result<(), StoreError> {
-    let mut attempt = 0;
+    let mut attempt: u32 = 0;
     loop {
         match store.record_delivery_outcomes(log, outcomes).await {
-            Err(error) if error.is_retryable() && attempt < 2 => {
+            Err(error) if error.is_retryable() && attempt < 7 => {
                 attempt += 1;
-                tokio::time::sleep(Duration::from_millis(200 * attempt)).await;
+                let backoff = Duration::from_millis((100u64 << (attempt - 1)).min(1000));
+                tracing::warn!(%error, attempt, "recording outcomes failed; retrying");
+                tokio::time::sleep(backoff).await;
             }
             result => return result,
         }
     }
+}
+
+/// [`record_with_retries`] within the invocation's margin.
+pub async fn record_in_margin(
+    store: &Store,
+    log: DeliveryLog,
+    deadline: &Deadline,
+    outcomes: &[(DeliveryKey, DeliveryOutcome)],
+) -> Result<(), StoreError> {
+    deadline
+        .bound_final(record_with_retries(store, log, outcomes))
+        .await
+        .map_err(|reached| StoreError::Unavailable(reached.to_string()))?
 }
 
 #[cfg(test)]

@@ -11,10 +11,10 @@
 
 use futures::{StreamExt, stream};
 use std::collections::HashMap;
-use torium_delivery::{PushPublisher, SendFailure, record_with_retries};
+use torium_delivery::{PushPublisher, SendFailure, record_in_margin};
 use torium_domain::{Channel, CommentPosted, DeliveryStatus, MessageError, comment_push, sns_push_message};
 use torium_runtime::aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
-use torium_runtime::{DeadLetterQueue, Deadline, MessageFailure, process_fifo_batch};
+use torium_runtime::{DeadLetterQueue, Deadline, DeadlineReached, MessageFailure, process_fifo_batch};
 use torium_store::{DeliveryKey, DeliveryLog, DeliveryOutcome, Store, StoreError};
 
 /// Pushes in flight at once per message (SNS publishes are independent).
@@ -73,7 +73,9 @@ pub async fn push_comment(
     comment: &CommentPosted,
 ) -> Result<CommentPushSummary, CommentPushError> {
     let (comment_id, event_id) = (comment.comment_id.0, comment.event_id.0);
-    let Some(audience) = store.comment_audience(comment.event_id, comment.author_id).await? else {
+    let timed_out = |reached: DeadlineReached| StoreError::Unavailable(reached.to_string());
+    let audience = deadline.bound(store.comment_audience(comment.event_id, comment.author_id)).await;
+    let Some(audience) = audience.map_err(timed_out)?? else {
         tracing::warn!(comment_id, event_id, "event no longer exists; acknowledged");
         return Ok(CommentPushSummary::default());
     };
@@ -86,8 +88,12 @@ pub async fn push_comment(
         .iter()
         .map(|(user_id, _)| (DeliveryKey { item_id: comment_id, user_id: *user_id }, Channel::Push))
         .collect();
-    let statuses: HashMap<DeliveryKey, DeliveryStatus> =
-        store.claim_deliveries(DeliveryLog::Comments, &claims).await?.into_iter().collect();
+    let statuses: HashMap<DeliveryKey, DeliveryStatus> = deadline
+        .bound(store.claim_deliveries(DeliveryLog::Comments, &claims))
+        .await
+        .map_err(timed_out)??
+        .into_iter()
+        .collect();
     let mut summary = CommentPushSummary { receivers: audience.receivers.len(), ..Default::default() };
     let due: Vec<(DeliveryKey, &str)> = audience
         .receivers
@@ -104,7 +110,9 @@ pub async fn push_comment(
         })
         .collect();
 
-    let results: Vec<(DeliveryKey, Result<String, SendFailure>)> = stream::iter(due)
+    // Outcomes are recorded a chunk at a time as the pushes come back, so a
+    // crash leaves at most one chunk in flight unrecorded.
+    let mut results = stream::iter(due)
         .map(|(key, endpoint)| {
             let message_json = &message_json;
             async move {
@@ -116,36 +124,15 @@ pub async fn push_comment(
             }
         })
         .buffer_unordered(PUSH_CONCURRENCY)
-        .collect()
-        .await;
-
+        .chunks(PUSH_CONCURRENCY);
     let mut transient = 0;
-    let outcomes: Vec<(DeliveryKey, DeliveryOutcome)> = results
-        .into_iter()
-        .map(|(key, result)| {
-            let outcome = match result {
-                Ok(provider_message_id) => {
-                    summary.pushed += 1;
-                    DeliveryOutcome::Sent { provider_message_id, at: chrono::Utc::now() }
-                }
-                Err(SendFailure::Permanent { error, user_effect }) => {
-                    tracing::warn!(comment_id, user_id = key.user_id.0, %error, "push refused for good");
-                    summary.refused += 1;
-                    DeliveryOutcome::Failed { error, user_effect }
-                }
-                Err(SendFailure::Transient(error)) => {
-                    tracing::error!(comment_id, user_id = key.user_id.0, %error, "push failed transiently");
-                    transient += 1;
-                    DeliveryOutcome::Failed { error, user_effect: None }
-                }
-            };
-            (key, outcome)
-        })
-        .collect();
-    deadline
-        .bound_final(record_with_retries(store, DeliveryLog::Comments, &outcomes))
-        .await
-        .map_err(|reached| StoreError::Unavailable(reached.to_string()))??;
+    while let Some(chunk) = results.next().await {
+        let outcomes: Vec<(DeliveryKey, DeliveryOutcome)> = chunk
+            .into_iter()
+            .map(|(key, result)| (key, outcome_of(key, result, &mut summary, &mut transient)))
+            .collect();
+        record_in_margin(store, DeliveryLog::Comments, deadline, &outcomes).await?;
+    }
     tracing::info!(
         comment_id,
         event_id,
@@ -160,4 +147,29 @@ pub async fn push_comment(
         return Err(CommentPushError::Transient(transient));
     }
     Ok(summary)
+}
+
+/// One push's outcome, counted in the summary.
+fn outcome_of(
+    key: DeliveryKey,
+    result: Result<String, SendFailure>,
+    summary: &mut CommentPushSummary,
+    transient: &mut usize,
+) -> DeliveryOutcome {
+    match result {
+        Ok(provider_message_id) => {
+            summary.pushed += 1;
+            DeliveryOutcome::Sent { provider_message_id, at: chrono::Utc::now() }
+        }
+        Err(SendFailure::Permanent { error, user_effect }) => {
+            tracing::warn!(user_id = key.user_id.0, %error, "push refused for good");
+            summary.refused += 1;
+            DeliveryOutcome::Failed { error, user_effect }
+        }
+        Err(SendFailure::Transient(error)) => {
+            tracing::error!(user_id = key.user_id.0, %error, "push failed transiently");
+            *transient += 1;
+            DeliveryOutcome::Failed { error, user_effect: None }
+        }
+    }
 }

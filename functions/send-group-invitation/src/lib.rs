@@ -75,7 +75,8 @@ pub async fn push_invitation(
     now: DateTime<Utc>,
 ) -> Result<InvitationOutcome, InvitationError> {
     let invitation_id = message.invitation_id.0;
-    let Some(invitation) = store.invitation_to_push(message.invitation_id).await? else {
+    let invitation = deadline.bound(store.invitation_to_push(message.invitation_id)).await;
+    let Some(invitation) = invitation.map_err(|reached| StoreError::Unavailable(reached.to_string()))?? else {
         tracing::warn!(invitation_id, "invitation, its user or its group no longer exists; acknowledged");
         return Ok(InvitationOutcome::Gone);
     };
