@@ -7,6 +7,7 @@ mod api_messages;
 mod cognito;
 mod database_settings;
 mod delivery;
+mod faults_kit;
 mod fixtures;
 mod migrations;
 mod pushes;

@@ -4,6 +4,9 @@
 //! `AWS_ENDPOINT_URL`; a test run without them fails and says so, instead
 //! of passing without having tested anything.
 
+pub mod faults;
+mod http1;
+pub mod lambda_api;
 pub mod moto;
 pub mod webhook;
 
