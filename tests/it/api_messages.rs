@@ -68,7 +68,7 @@ async fn notify_now_sent_as_the_api_sends_it_reminds_every_member_once() {
         &db.store,
         &q.sqs,
         &q.fan_out,
-        &fixtures::dead_letters().await,
+        &fixtures::consumer().await,
         &fixtures::deadline(),
         &sqs_event(&received),
     )
@@ -117,7 +117,7 @@ async fn an_invitation_sent_as_the_api_sends_it_is_pushed() {
     let response = send_group_invitation::handle_batch(
         &db.store,
         &publisher,
-        &fixtures::dead_letters().await,
+        &fixtures::consumer().await,
         &fixtures::deadline(),
         &sqs_event(&received),
     )
@@ -173,7 +173,7 @@ async fn a_comment_sent_as_the_api_sends_it_is_pushed_to_the_other_members() {
     let response = schedule_comment_push::handle_batch(
         &db.store,
         &publisher,
-        &fixtures::dead_letters().await,
+        &fixtures::consumer().await,
         &fixtures::deadline(),
         &sqs_event(&received),
     )

@@ -121,30 +121,18 @@ async fn each_channel_delivers_its_batch_once_and_logs_it_sent() {
     for (sender_batch, response) in [
         (
             &sms,
-            deliver_batch(&db.store, &s.sms, &fixtures::dead_letters().await, &fixtures::deadline(), &sqs_event(&sms))
+            deliver_batch(&db.store, &s.sms, &fixtures::consumer().await, &fixtures::deadline(), &sqs_event(&sms))
                 .await,
         ),
         (
             &email,
-            deliver_batch(
-                &db.store,
-                &s.email,
-                &fixtures::dead_letters().await,
-                &fixtures::deadline(),
-                &sqs_event(&email),
-            )
-            .await,
+            deliver_batch(&db.store, &s.email, &fixtures::consumer().await, &fixtures::deadline(), &sqs_event(&email))
+                .await,
         ),
         (
             &push,
-            deliver_batch(
-                &db.store,
-                &s.push,
-                &fixtures::dead_letters().await,
-                &fixtures::deadline(),
-                &sqs_event(&push),
-            )
-            .await,
+            deliver_batch(&db.store, &s.push, &fixtures::consumer().await, &fixtures::deadline(), &sqs_event(&push))
+                .await,
         ),
     ] {
         assert!(response.batch_item_failures.is_empty(), "{} messages: {response:?}", sender_batch.len());
@@ -184,12 +172,10 @@ async fn each_channel_delivers_its_batch_once_and_logs_it_sent() {
 
     // The same batches again: nobody gets a second copy.
     for response in [
-        deliver_batch(&db.store, &s.sms, &fixtures::dead_letters().await, &fixtures::deadline(), &sqs_event(&sms))
+        deliver_batch(&db.store, &s.sms, &fixtures::consumer().await, &fixtures::deadline(), &sqs_event(&sms)).await,
+        deliver_batch(&db.store, &s.email, &fixtures::consumer().await, &fixtures::deadline(), &sqs_event(&email))
             .await,
-        deliver_batch(&db.store, &s.email, &fixtures::dead_letters().await, &fixtures::deadline(), &sqs_event(&email))
-            .await,
-        deliver_batch(&db.store, &s.push, &fixtures::dead_letters().await, &fixtures::deadline(), &sqs_event(&push))
-            .await,
+        deliver_batch(&db.store, &s.push, &fixtures::consumer().await, &fixtures::deadline(), &sqs_event(&push)).await,
     ] {
         assert!(response.batch_item_failures.is_empty());
     }
@@ -235,8 +221,7 @@ async fn a_transient_error_returns_only_that_users_message_then_all_are_sent_onc
     let flaky = FlakyOnce { inner: &s.sms, number: number_of(&batch[2]), failed: AtomicBool::new(false) };
 
     let response =
-        deliver_batch(&db.store, &flaky, &fixtures::dead_letters().await, &fixtures::deadline(), &sqs_event(&batch))
-            .await;
+        deliver_batch(&db.store, &flaky, &fixtures::consumer().await, &fixtures::deadline(), &sqs_event(&batch)).await;
     // Each user is a message group of their own: the others are not held back.
     assert_eq!(failed_ids(&response), [batch[2].message_id.as_str()]);
     let sent: Vec<usize> = batch.iter().map(|m| sms_to(&number_of(m)).len()).collect();
@@ -246,8 +231,7 @@ async fn a_transient_error_returns_only_that_users_message_then_all_are_sent_onc
 
     // SQS redelivers the returned message (here: with all the others again).
     let response =
-        deliver_batch(&db.store, &flaky, &fixtures::dead_letters().await, &fixtures::deadline(), &sqs_event(&batch))
-            .await;
+        deliver_batch(&db.store, &flaky, &fixtures::consumer().await, &fixtures::deadline(), &sqs_event(&batch)).await;
     assert!(response.batch_item_failures.is_empty());
     let sent: Vec<usize> = batch.iter().map(|m| sms_to(&number_of(m)).len()).collect();
     assert_eq!(sent, [1, 1, 1, 1, 1], "everyone exactly once");
@@ -282,8 +266,7 @@ async fn bad_input_and_refused_recipients_are_acknowledged_and_logged() {
     unknown_user.user_id.0 += 10_000;
     let batch = vec![sms[0].clone(), extra(&unknown_user, "unknown"), sms[1].clone()];
     let response =
-        deliver_batch(&db.store, &s.sms, &fixtures::dead_letters().await, &fixtures::deadline(), &sqs_event(&batch))
-            .await;
+        deliver_batch(&db.store, &s.sms, &fixtures::consumer().await, &fixtures::deadline(), &sqs_event(&batch)).await;
     assert!(response.batch_item_failures.is_empty(), "{response:?}");
     assert!(sms_to(&opted_out_phone).is_empty(), "nothing published to an opted-out number");
     assert_eq!(sms_to(&good_phone).len(), 1);
@@ -301,7 +284,7 @@ async fn bad_input_and_refused_recipients_are_acknowledged_and_logged() {
     let response = deliver_batch(
         &db.store,
         &s.sms,
-        &fixtures::dead_letters().await,
+        &fixtures::consumer().await,
         &fixtures::deadline(),
         &sqs_event(&[extra(&invalid, "invalid")]),
     )
@@ -309,8 +292,7 @@ async fn bad_input_and_refused_recipients_are_acknowledged_and_logged() {
     assert!(response.batch_item_failures.is_empty());
 
     let response =
-        deliver_batch(&db.store, &s.push, &fixtures::dead_letters().await, &fixtures::deadline(), &sqs_event(&push))
-            .await;
+        deliver_batch(&db.store, &s.push, &fixtures::consumer().await, &fixtures::deadline(), &sqs_event(&push)).await;
     assert!(response.batch_item_failures.is_empty(), "a disabled endpoint is not retried");
     assert!(pushes_to(&disabled_endpoint).is_empty());
     let device: Option<String> =
@@ -372,12 +354,12 @@ async fn a_malformed_message_is_set_aside_at_once_and_the_rest_is_delivered() {
     // The poison message heads its group; the next message of that group
     // and the other group's both go out.
     let batch = [garbage, email[0].clone(), sms_on_email_queue, email[1].clone()];
-    let dead_letters = fixtures::dead_letters().await;
-    let response = deliver_batch(&db.store, &s.email, &dead_letters, &fixtures::deadline(), &sqs_event(&batch)).await;
+    let consumer = fixtures::consumer().await;
+    let response = deliver_batch(&db.store, &s.email, &consumer, &fixtures::deadline(), &sqs_event(&batch)).await;
     assert!(failed_ids(&response).is_empty(), "poison is acknowledged once set aside");
     assert_eq!(emails_to(&addresses[0]).len(), 1);
     assert_eq!(emails_to(&addresses[1]).len(), 1);
-    let set_aside = drain_dead_letters(q.sqs.client(), dead_letters.queue_url()).await;
+    let set_aside = drain_dead_letters(q.sqs.client(), consumer.dead_letters.queue_url()).await;
     let reasons: Vec<(&str, &str, &str)> = set_aside
         .iter()
         .map(|(m, attributes)| {
@@ -405,14 +387,9 @@ async fn an_unverified_sender_is_a_permanent_failure() {
         ses: Ses::new(&moto::sdk_config().await),
         options: EmailOptions { from_address: "nobody@unverified.example".into(), configuration_set: None },
     };
-    let response = deliver_batch(
-        &db.store,
-        &unverified,
-        &fixtures::dead_letters().await,
-        &fixtures::deadline(),
-        &sqs_event(&email),
-    )
-    .await;
+    let response =
+        deliver_batch(&db.store, &unverified, &fixtures::consumer().await, &fixtures::deadline(), &sqs_event(&email))
+            .await;
     assert!(response.batch_item_failures.is_empty(), "refused for good: acknowledged");
     assert!(emails_to(&address).is_empty());
     let rows = log_rows(&db).await;
@@ -453,7 +430,7 @@ async fn the_whole_pipeline_reminds_every_member_once_on_their_channel() {
             &db.store,
             &q.sqs,
             &q.fan_out,
-            &fixtures::dead_letters().await,
+            &fixtures::consumer().await,
             &fixtures::deadline(),
             &sqs_event(&due)
         )
@@ -469,20 +446,14 @@ async fn the_whole_pipeline_reminds_every_member_once_on_their_channel() {
         let batch = drain_queue(q.sqs.client(), url).await;
         let response = match sender {
             Channel::Sms => {
-                deliver_batch(
-                    &db.store,
-                    &s.sms,
-                    &fixtures::dead_letters().await,
-                    &fixtures::deadline(),
-                    &sqs_event(&batch),
-                )
-                .await
+                deliver_batch(&db.store, &s.sms, &fixtures::consumer().await, &fixtures::deadline(), &sqs_event(&batch))
+                    .await
             }
             Channel::Email => {
                 deliver_batch(
                     &db.store,
                     &s.email,
-                    &fixtures::dead_letters().await,
+                    &fixtures::consumer().await,
                     &fixtures::deadline(),
                     &sqs_event(&batch),
                 )
@@ -492,7 +463,7 @@ async fn the_whole_pipeline_reminds_every_member_once_on_their_channel() {
                 deliver_batch(
                     &db.store,
                     &s.push,
-                    &fixtures::dead_letters().await,
+                    &fixtures::consumer().await,
                     &fixtures::deadline(),
                     &sqs_event(&batch),
                 )

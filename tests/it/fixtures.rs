@@ -6,7 +6,7 @@
 use chrono::{DateTime, Utc};
 use std::time::Duration;
 use torium_aws::{SqsDeadLetters, SqsQueue};
-use torium_runtime::Deadline;
+use torium_runtime::{Consumer, DEFAULT_GROUP_CONCURRENCY, Deadline};
 use torium_store::PooledClient;
 use torium_tests::moto;
 
@@ -15,11 +15,12 @@ pub fn deadline() -> Deadline {
     Deadline::after(Duration::from_secs(120), torium_runtime::DEFAULT_MARGIN)
 }
 
-/// A dead-letter queue of its own in moto, as a consumer's.
-pub async fn dead_letters() -> SqsDeadLetters {
+/// A queue consumer as a function's cold start builds it: a dead-letter
+/// queue of its own in moto, every group of a batch at once.
+pub async fn consumer() -> Consumer<SqsDeadLetters> {
     let sqs = SqsQueue::new(&moto::sdk_config().await);
     let url = moto::create_fifo_queue(sqs.client(), "dlq").await;
-    SqsDeadLetters::new(&sqs, url)
+    Consumer { dead_letters: SqsDeadLetters::new(&sqs, url), group_concurrency: DEFAULT_GROUP_CONCURRENCY }
 }
 
 pub async fn user(db: &PooledClient, email: &str) -> i64 {

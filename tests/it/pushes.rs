@@ -101,7 +101,7 @@ async fn an_invitation_is_pushed_once_from_the_group_admin_and_marked_sent() {
     let response = send_group_invitation::handle_batch(
         &db.store,
         &d.publisher,
-        &fixtures::dead_letters().await,
+        &fixtures::consumer().await,
         &fixtures::deadline(),
         &batch(std::slice::from_ref(&body)),
     )
@@ -119,7 +119,7 @@ async fn an_invitation_is_pushed_once_from_the_group_admin_and_marked_sent() {
     let response = send_group_invitation::handle_batch(
         &db.store,
         &d.publisher,
-        &fixtures::dead_letters().await,
+        &fixtures::consumer().await,
         &fixtures::deadline(),
         &batch(&[body]),
     )
@@ -174,19 +174,14 @@ async fn answered_invitations_missing_devices_and_gone_rows_push_nothing() {
         .await
         .unwrap();
     let bodies = [invitation_body(gone, user, group), "not json".to_owned(), invitation_body(gone, user, group)];
-    let dead_letters = fixtures::dead_letters().await;
-    let response = send_group_invitation::handle_batch(
-        &db.store,
-        &d.publisher,
-        &dead_letters,
-        &fixtures::deadline(),
-        &batch(&bodies),
-    )
-    .await;
+    let consumer = fixtures::consumer().await;
+    let response =
+        send_group_invitation::handle_batch(&db.store, &d.publisher, &consumer, &fixtures::deadline(), &batch(&bodies))
+            .await;
     assert!(response.batch_item_failures.is_empty(), "the malformed one is set aside, the others acknowledged");
     assert!(pushes_to(&endpoint).is_empty());
     let sqs = torium_aws::SqsQueue::new(&moto::sdk_config().await);
-    let set_aside = moto::drain_dead_letters(sqs.client(), dead_letters.queue_url()).await;
+    let set_aside = moto::drain_dead_letters(sqs.client(), consumer.dead_letters.queue_url()).await;
     assert_eq!(set_aside.len(), 1);
     assert_eq!(set_aside[0].0.body, "not json");
     assert_eq!(set_aside[0].1["original_message_id"], "m1");
@@ -311,7 +306,7 @@ async fn a_dead_endpoint_does_not_stop_the_others_and_a_transient_failure_retrie
     let response = schedule_comment_push::handle_batch(
         &db.store,
         &flaky,
-        &fixtures::dead_letters().await,
+        &fixtures::consumer().await,
         &fixtures::deadline(),
         &batch(std::slice::from_ref(&body)),
     )
@@ -331,7 +326,7 @@ async fn a_dead_endpoint_does_not_stop_the_others_and_a_transient_failure_retrie
     let response = schedule_comment_push::handle_batch(
         &db.store,
         &flaky,
-        &fixtures::dead_letters().await,
+        &fixtures::consumer().await,
         &fixtures::deadline(),
         &batch(&[body]),
     )

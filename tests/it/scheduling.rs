@@ -141,7 +141,7 @@ async fn every_kind_fires_at_its_minute_and_fans_out_to_each_member_by_channel()
         &db.store,
         &q.sqs,
         &q.fan_out,
-        &fixtures::dead_letters().await,
+        &fixtures::consumer().await,
         &fixtures::deadline(),
         &sqs_event(&messages),
     )
@@ -395,7 +395,7 @@ async fn a_redelivered_message_fans_out_once() {
             &db.store,
             &q.sqs,
             &q.fan_out,
-            &fixtures::dead_letters().await,
+            &fixtures::consumer().await,
             &fixtures::deadline(),
             &sqs_event(&batch),
         )
@@ -429,7 +429,7 @@ async fn notify_now_reminds_everyone_now_once_and_apart_from_the_scheduled_remin
             &db.store,
             &q.sqs,
             &q.fan_out,
-            &fixtures::dead_letters().await,
+            &fixtures::consumer().await,
             &fixtures::deadline(),
             &sqs_event(&batch),
         )
@@ -491,13 +491,13 @@ async fn a_bad_message_is_set_aside_and_the_rest_of_the_batch_fans_out() {
         ..due_body(events[1], "2026-12-23T17:00:00Z")
     };
     let batch = [due_body(events[0], "2026-12-23T17:00:00Z"), malformed, due_body(events[2], "2026-12-23T17:00:00Z")];
-    let dead_letters = fixtures::dead_letters().await;
+    let consumer = fixtures::consumer().await;
     let response =
-        handle_batch(&db.store, &q.sqs, &q.fan_out, &dead_letters, &fixtures::deadline(), &sqs_event(&batch)).await;
+        handle_batch(&db.store, &q.sqs, &q.fan_out, &consumer, &fixtures::deadline(), &sqs_event(&batch)).await;
     assert!(response.batch_item_failures.is_empty());
     let sends = q.take_sends().await;
     assert_eq!(sends.iter().map(|d| d.event_id.0).collect::<Vec<_>>(), [events[0], events[2]]);
-    let set_aside = moto::drain_dead_letters(q.sqs.client(), dead_letters.queue_url()).await;
+    let set_aside = moto::drain_dead_letters(q.sqs.client(), consumer.dead_letters.queue_url()).await;
     assert_eq!(set_aside.len(), 1);
     assert_eq!(set_aside[0].1["original_message_id"], "bad");
     assert!(set_aside[0].1["reason"].starts_with("malformed reminder message"), "{:?}", set_aside[0].1);
@@ -515,7 +515,7 @@ async fn a_deleted_or_empty_event_is_acknowledged_without_sends() {
         &db.store,
         &q.sqs,
         &q.fan_out,
-        &fixtures::dead_letters().await,
+        &fixtures::consumer().await,
         &fixtures::deadline(),
         &sqs_event(&batch),
     )

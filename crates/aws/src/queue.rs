@@ -191,3 +191,9 @@ impl DeadLetterQueue for SqsDeadLetters {
         Ok(())
     }
 }
+
+impl<T: DeadLetterQueue> DeadLetterQueue for &T {
+    fn set_aside(&self, letter: &DeadLetter<'_>) -> impl Future<Output = Result<(), AwsError>> + Send {
+        (**self).set_aside(letter)
+    }
+}

@@ -25,12 +25,15 @@
 //! rather than a lost reminder (see docs/architecture.md).
 
 use chrono::Utc;
+use futures::{StreamExt, stream};
 use std::collections::{HashMap, HashSet};
 use std::future::Future;
 use std::time::Duration;
 use torium_domain::{Channel, Delivery, DeliveryStatus, MessageError};
 use torium_runtime::aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
-use torium_runtime::{DeadLetterQueue, Deadline, FifoBatch, body_of, redact_email, redact_phone};
+use torium_runtime::{
+    Consumer, DeadLetterQueue, Deadline, FifoBatch, RecordOutcome, body_of, redact_email, redact_phone, set_aside,
+};
 use torium_store::{DeliveryKey, DeliveryLog, DeliveryOutcome, Store, StoreError, UserEffect};
 use tracing::Instrument;
 
@@ -69,6 +72,17 @@ pub struct BatchSummary {
     pub returned_for_retry: usize,
 }
 
+impl std::ops::AddAssign for BatchSummary {
+    fn add_assign(&mut self, other: Self) {
+        self.sent += other.sent;
+        self.already_sent += other.already_sent;
+        self.failed_permanently += other.failed_permanently;
+        self.unknown += other.unknown;
+        self.set_aside += other.set_aside;
+        self.returned_for_retry += other.returned_for_retry;
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 enum Unreadable {
     #[error("message has no body")]
@@ -96,12 +110,12 @@ fn key(delivery: &Delivery) -> DeliveryKey {
 pub async fn deliver_batch(
     store: &Store,
     sender: &impl ChannelSender,
-    dead_letters: &impl DeadLetterQueue,
+    consumer: &Consumer<impl DeadLetterQueue>,
     deadline: &Deadline,
     event: &SqsEvent,
 ) -> SqsBatchResponse {
     let mut batch = FifoBatch::new(&event.records);
-    let summary = deliver(store, sender, dead_letters, deadline, &mut batch).await;
+    let summary = deliver(store, sender, consumer, deadline, &mut batch).await;
     tracing::info!(
         channel = %sender.channel(),
         messages = event.records.len(),
@@ -116,43 +130,61 @@ pub async fn deliver_batch(
     batch.response()
 }
 
-/// The flow itself, on a batch whose state it updates.
+/// The flow itself, on a batch whose state it updates: up to
+/// `consumer.group_concurrency` users' messages at once, each user's in order.
 pub async fn deliver(
     store: &Store,
     sender: &impl ChannelSender,
-    dead_letters: &impl DeadLetterQueue,
+    consumer: &Consumer<impl DeadLetterQueue>,
     deadline: &Deadline,
     batch: &mut FifoBatch<'_>,
 ) -> BatchSummary {
     let mut summary = BatchSummary::default();
-    let deliveries = read_batch(sender.channel(), dead_letters, deadline, batch, &mut summary).await;
-    let claims: Vec<_> = deliveries.iter().map(|(_, d)| (key(d), sender.channel())).collect();
+    let deliveries = read_batch(sender.channel(), consumer, deadline, batch, &mut summary).await;
+    let claims: Vec<_> = deliveries.iter().flatten().map(|d| (key(d), sender.channel())).collect();
     let claimed: HashMap<DeliveryKey, DeliveryStatus> =
         match deadline.bound(store.claim_deliveries(DeliveryLog::Reminders, &claims)).await {
             Ok(Ok(rows)) => rows.into_iter().collect(),
             Ok(Err(error)) => return give_back(batch, &deliveries, summary, &error.to_string()),
             Err(reached) => return give_back(batch, &deliveries, summary, &reached.to_string()),
         };
-    send_claimed(store, sender, deadline, batch, &deliveries, &claimed, &mut summary).await;
+    let groups: Vec<Vec<(usize, &Delivery)>> = batch
+        .groups()
+        .into_iter()
+        .map(|indexes| indexes.into_iter().filter_map(|i| deliveries[i].as_ref().map(|d| (i, d))).collect())
+        .collect();
+    let claimed = &claimed;
+    let runs: Vec<(Vec<(usize, RecordOutcome)>, BatchSummary)> = stream::iter(groups)
+        .map(|group| send_group(store, sender, deadline, group, claimed))
+        .buffer_unordered(consumer.group_concurrency.max(1))
+        .collect()
+        .await;
+    for (outcomes, counts) in runs {
+        batch.apply(&outcomes);
+        summary += counts;
+    }
     summary.returned_for_retry = batch.returned();
     summary
 }
 
-/// Step 1: the batch's deliveries with their record indexes; poison set aside.
+/// Step 1: each record's delivery (`None` where it is not one); poison set
+/// aside and marked done.
 async fn read_batch(
     channel: Channel,
-    dead_letters: &impl DeadLetterQueue,
+    consumer: &Consumer<impl DeadLetterQueue>,
     deadline: &Deadline,
     batch: &mut FifoBatch<'_>,
     summary: &mut BatchSummary,
-) -> Vec<(usize, Delivery)> {
+) -> Vec<Option<Delivery>> {
     let mut deliveries = Vec::with_capacity(batch.records().len());
     for (index, record) in batch.records().iter().enumerate() {
         match read(record, channel) {
-            Ok(delivery) => deliveries.push((index, delivery)),
+            Ok(delivery) => deliveries.push(Some(delivery)),
             Err(error) => {
                 summary.set_aside += 1;
-                batch.set_aside(index, &error.to_string(), dead_letters, deadline).await;
+                let outcome = set_aside(record, &error.to_string(), &consumer.dead_letters, deadline).await;
+                batch.apply(&[(index, outcome)]);
+                deliveries.push(None);
             }
         }
     }
@@ -162,38 +194,35 @@ async fn read_batch(
 /// The database could not claim the batch: every delivery goes back.
 fn give_back(
     batch: &mut FifoBatch<'_>,
-    deliveries: &[(usize, Delivery)],
+    deliveries: &[Option<Delivery>],
     mut summary: BatchSummary,
     error: &str,
 ) -> BatchSummary {
     tracing::error!(%error, "claiming the delivery log failed; the batch's deliveries are retried");
-    for (index, _) in deliveries {
-        batch.retry(*index);
+    for (index, _) in deliveries.iter().enumerate().filter(|(_, d)| d.is_some()) {
+        batch.retry(index);
     }
     summary.returned_for_retry = batch.returned();
     summary
 }
 
-/// Steps 3 and 4: sends what the claim left to send, recording each outcome
-/// at once.
-async fn send_claimed(
+/// Steps 3 and 4 for one message group (one user), in order: sends what the
+/// claim left to send and records each outcome at once; stops at the first
+/// message to retry (the rest of the group goes back behind it).
+async fn send_group(
     store: &Store,
     sender: &impl ChannelSender,
     deadline: &Deadline,
-    batch: &mut FifoBatch<'_>,
-    deliveries: &[(usize, Delivery)],
+    group: Vec<(usize, &Delivery)>,
     claimed: &HashMap<DeliveryKey, DeliveryStatus>,
-    summary: &mut BatchSummary,
-) {
+) -> (Vec<(usize, RecordOutcome)>, BatchSummary) {
+    let mut summary = BatchSummary::default();
+    let mut outcomes = Vec::with_capacity(group.len());
     let mut handled: HashSet<DeliveryKey> = HashSet::new();
-    for (index, delivery) in deliveries {
-        let index = *index;
+    for (index, delivery) in group {
         if deadline.is_reached() {
             tracing::warn!("the deadline is near: the deliveries not sent yet go back to SQS");
             break;
-        }
-        if batch.is_held(index) {
-            continue;
         }
         let key = key(delivery);
         let span = tracing::info_span!(
@@ -202,32 +231,47 @@ async fn send_claimed(
             reminder_id = delivery.reminder_id.0,
             user_id = delivery.user_id.0
         );
-        match claimed.get(&key) {
+        let outcome = match claimed.get(&key) {
             None => {
                 span.in_scope(|| tracing::warn!("reminder or user no longer exists; acknowledged"));
                 summary.unknown += 1;
+                RecordOutcome::Done
             }
             // Sent before, or the same delivery twice in one batch.
-            Some(DeliveryStatus::Sent) => summary.already_sent += 1,
-            Some(_) if !handled.insert(key) => summary.already_sent += 1,
-            Some(_) => {
-                let (outcome, retry) = send_one(sender, deadline, delivery, summary).instrument(span.clone()).await;
-                let recorded = record_in_margin(store, DeliveryLog::Reminders, deadline, &[(key, outcome)]).await;
-                if let Err(error) = recorded {
-                    // Sent but not logged: it goes back to SQS and the person
-                    // may get a second copy (at least once, never lost).
-                    span.in_scope(|| tracing::error!(%error, "recording the outcome failed; the message is retried"));
-                    batch.retry(index);
-                    continue;
-                }
-                if retry {
-                    batch.retry(index);
-                    continue;
-                }
+            Some(DeliveryStatus::Sent) => {
+                summary.already_sent += 1;
+                RecordOutcome::Done
             }
+            Some(_) if !handled.insert(key) => {
+                summary.already_sent += 1;
+                RecordOutcome::Done
+            }
+            Some(_) => send_and_record(store, sender, deadline, delivery, &mut summary).instrument(span).await,
+        };
+        outcomes.push((index, outcome));
+        if outcome == RecordOutcome::Retry {
+            break;
         }
-        batch.done(index);
     }
+    (outcomes, summary)
+}
+
+/// One delivery sent and its outcome recorded at once.
+async fn send_and_record(
+    store: &Store,
+    sender: &impl ChannelSender,
+    deadline: &Deadline,
+    delivery: &Delivery,
+    summary: &mut BatchSummary,
+) -> RecordOutcome {
+    let (outcome, retry) = send_one(sender, deadline, delivery, summary).await;
+    if let Err(error) = record_in_margin(store, DeliveryLog::Reminders, deadline, &[(key(delivery), outcome)]).await {
+        // Sent but not logged: it goes back to SQS and the person may get a
+        // second copy (at least once, never lost).
+        tracing::error!(%error, "recording the outcome failed; the message is retried");
+        return RecordOutcome::Retry;
+    }
+    if retry { RecordOutcome::Retry } else { RecordOutcome::Done }
 }
 
 /// One provider call, bounded by the deadline: the outcome, and whether the

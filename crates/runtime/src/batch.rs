@@ -10,17 +10,54 @@
 //! no new record is started and every record not done is returned. Never
 //! log-and-succeed: a record is acknowledged only once it is done.
 //!
+//! Message groups are independent, so up to `Consumer::group_concurrency`
+//! groups are handled at once, each strictly in order.
+//!
 //! A crash (the process killed) leaves nothing acknowledged: SQS redelivers
 //! the whole batch, and each consumer's idempotency keys make the redelivery
 //! change nothing that was done.
 
+use crate::config::{ConfigError, Env};
 use crate::deadline::Deadline;
 use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
 use chrono::{DateTime, Utc};
+use futures::{StreamExt, stream};
 use std::collections::HashSet;
 use std::future::Future;
-use torium_aws::{DeadLetter, DeadLetterQueue};
+use torium_aws::{DeadLetter, DeadLetterQueue, SdkConfig, SqsDeadLetters, SqsQueue};
 use tracing::Instrument;
+
+/// Message groups handled at once by default: a batch holds at most ten
+/// messages, so every group of a full batch of ten users runs at once.
+pub const DEFAULT_GROUP_CONCURRENCY: usize = 10;
+
+/// How a queue consumer handles its batches, built once per cold start:
+/// where poison messages go, and how many message groups run at once.
+#[derive(Debug, Clone)]
+pub struct Consumer<D> {
+    pub dead_letters: D,
+    /// `GROUP_CONCURRENCY` (default 10, at least 1).
+    pub group_concurrency: usize,
+}
+
+impl Consumer<SqsDeadLetters> {
+    /// The dead-letter queue from the variable `dlq_variable` (its URL; the
+    /// template sets it per function) and `GROUP_CONCURRENCY`.
+    pub fn from_env(env: &Env, sdk: &SdkConfig, dlq_variable: &'static str) -> Result<Self, ConfigError> {
+        let dead_letters = SqsDeadLetters::new(&SqsQueue::new(sdk), env.required(dlq_variable)?);
+        let group_concurrency = env.parsed_or("GROUP_CONCURRENCY", DEFAULT_GROUP_CONCURRENCY)?.max(1);
+        Ok(Consumer { dead_letters, group_concurrency })
+    }
+}
+
+/// What became of one record in its group's run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RecordOutcome {
+    /// Handled, or set aside: acknowledge it.
+    Done,
+    /// Return it (and, the group's run having stopped, the rest of the group).
+    Retry,
+}
 
 /// Why a message was not done, sorted by what the driver does with it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -123,36 +160,58 @@ impl<'a> FifoBatch<'a> {
         response
     }
 
-    /// Sets a poison record aside in the dead-letter queue and marks it
-    /// done; if the dead-letter queue refuses it, it is returned instead.
-    pub async fn set_aside(
-        &mut self,
-        index: usize,
-        reason: &str,
-        dead_letters: &impl DeadLetterQueue,
-        deadline: &Deadline,
-    ) {
-        let record = &self.records[index];
-        let letter = DeadLetter {
-            body: record.body.as_deref().unwrap_or_default(),
-            group_id: group_of(record),
-            message_id: message_id(record),
-            reason,
-            source_queue: source_queue(record),
-        };
-        let sent = match deadline.bound(dead_letters.set_aside(&letter)).await {
-            Ok(sent) => sent.map_err(|e| e.to_string()),
-            Err(reached) => Err(reached.to_string()),
-        };
-        match sent {
-            Ok(()) => {
-                tracing::error!(message_id = letter.message_id, %reason, "poison message set aside in the dead-letter queue");
-                self.done(index);
+    /// The records' indexes by message group, each in order, the groups in
+    /// the order they first appear.
+    pub fn groups(&self) -> Vec<Vec<usize>> {
+        let mut groups: Vec<(&str, Vec<usize>)> = Vec::new();
+        for (index, record) in self.records.iter().enumerate() {
+            let group = group_of(record);
+            match groups.iter_mut().find(|(g, _)| *g == group) {
+                Some((_, indexes)) => indexes.push(index),
+                None => groups.push((group, vec![index])),
             }
-            Err(error) => {
-                tracing::error!(message_id = letter.message_id, %reason, %error, "poison message could not be set aside; returned");
-                self.retry(index);
+        }
+        groups.into_iter().map(|(_, indexes)| indexes).collect()
+    }
+
+    /// Applies what a group's run did, in the group's order.
+    pub fn apply(&mut self, outcomes: &[(usize, RecordOutcome)]) {
+        for &(index, outcome) in outcomes {
+            match outcome {
+                RecordOutcome::Done => self.done(index),
+                RecordOutcome::Retry => self.retry(index),
             }
+        }
+    }
+}
+
+/// Sets a poison record aside in the dead-letter queue: `Done` once it is
+/// there, `Retry` if the dead-letter queue refused it (it goes back).
+pub async fn set_aside(
+    record: &SqsMessage,
+    reason: &str,
+    dead_letters: &impl DeadLetterQueue,
+    deadline: &Deadline,
+) -> RecordOutcome {
+    let letter = DeadLetter {
+        body: record.body.as_deref().unwrap_or_default(),
+        group_id: group_of(record),
+        message_id: message_id(record),
+        reason,
+        source_queue: source_queue(record),
+    };
+    let sent = match deadline.bound(dead_letters.set_aside(&letter)).await {
+        Ok(sent) => sent.map_err(|e| e.to_string()),
+        Err(reached) => Err(reached.to_string()),
+    };
+    match sent {
+        Ok(()) => {
+            tracing::error!(message_id = letter.message_id, %reason, "poison message set aside in the dead-letter queue");
+            RecordOutcome::Done
+        }
+        Err(error) => {
+            tracing::error!(message_id = letter.message_id, %reason, %error, "poison message could not be set aside; returned");
+            RecordOutcome::Retry
         }
     }
 }
@@ -162,52 +221,80 @@ fn source_queue(record: &SqsMessage) -> &str {
     record.event_source_arn.as_deref().and_then(|arn| arn.rsplit(':').next()).unwrap_or_default()
 }
 
-/// Runs `handle` on each record in order under the FIFO rule (see the
-/// module's first lines), each in a span with its message and group ids.
-/// A record without a body is poison. Every call is bounded by `deadline`.
+/// Runs `handle` on each record under the FIFO rule (see the module's first
+/// lines), up to `consumer.group_concurrency` message groups at once, each
+/// record in a span with its message and group ids. A record without a body
+/// is poison. Every call is bounded by `deadline`.
 pub async fn process_fifo_batch<'a, F, Fut>(
     event: &'a SqsEvent,
+    consumer: &Consumer<impl DeadLetterQueue>,
     deadline: &Deadline,
-    dead_letters: &impl DeadLetterQueue,
-    mut handle: F,
+    handle: F,
 ) -> SqsBatchResponse
 where
-    F: FnMut(&'a SqsMessage, &'a str) -> Fut,
+    F: Fn(&'a SqsMessage, &'a str) -> Fut,
     Fut: Future<Output = Result<(), MessageFailure>>,
 {
     let mut batch = FifoBatch::new(&event.records);
-    for (index, record) in event.records.iter().enumerate() {
-        if deadline.is_reached() {
-            tracing::warn!(returned = batch.returned(), "the deadline is near: the rest of the batch goes back to SQS");
-            break;
-        }
-        if batch.is_held(index) {
-            continue;
-        }
-        let span = tracing::info_span!("message", message_id = message_id(record), group_id = group_of(record));
-        let result = match body_of(record) {
-            None => Err(MessageFailure::Poison("message has no body".to_owned())),
-            // Handlers bound their own calls by the cutoff and record what
-            // they did in the margin: the whole message is bounded by the end.
-            Some(body) => match deadline.bound_final(handle(record, body).instrument(span.clone())).await {
-                Ok(result) => result,
-                Err(reached) => Err(MessageFailure::Retry(reached.to_string())),
-            },
-        };
-        match result {
-            Ok(()) => batch.done(index),
-            Err(MessageFailure::Poison(reason)) => {
-                batch.set_aside(index, &reason, dead_letters, deadline).instrument(span).await
+    let handle = &handle;
+    let runs: Vec<Vec<(usize, RecordOutcome)>> = stream::iter(batch.groups())
+        .map(|indexes| async move {
+            let mut outcomes = Vec::with_capacity(indexes.len());
+            for index in indexes {
+                if deadline.is_reached() {
+                    tracing::warn!("the deadline is near: the rest of the group goes back to SQS");
+                    break;
+                }
+                let outcome = run_one(&event.records[index], consumer, deadline, handle).await;
+                outcomes.push((index, outcome));
+                if outcome == RecordOutcome::Retry {
+                    break;
+                }
             }
-            Err(MessageFailure::Retry(error)) => {
-                span.in_scope(
-                    || tracing::error!(%error, "message failed; it and the later messages of its group go back to SQS"),
-                );
-                batch.retry(index);
-            }
-        }
+            outcomes
+        })
+        .buffer_unordered(consumer.group_concurrency.max(1))
+        .collect()
+        .await;
+    for outcomes in &runs {
+        batch.apply(outcomes);
     }
     batch.response()
+}
+
+/// One record, in a span of its own.
+async fn run_one<'a, F, Fut>(
+    record: &'a SqsMessage,
+    consumer: &Consumer<impl DeadLetterQueue>,
+    deadline: &Deadline,
+    handle: &F,
+) -> RecordOutcome
+where
+    F: Fn(&'a SqsMessage, &'a str) -> Fut,
+    Fut: Future<Output = Result<(), MessageFailure>>,
+{
+    let span = tracing::info_span!("message", message_id = message_id(record), group_id = group_of(record));
+    let result = match body_of(record) {
+        None => Err(MessageFailure::Poison("message has no body".to_owned())),
+        // Handlers bound their own calls by the cutoff and record what they
+        // did in the margin: the whole message is bounded by the end.
+        Some(body) => match deadline.bound_final(handle(record, body).instrument(span.clone())).await {
+            Ok(result) => result,
+            Err(reached) => Err(MessageFailure::Retry(reached.to_string())),
+        },
+    };
+    match result {
+        Ok(()) => RecordOutcome::Done,
+        Err(MessageFailure::Poison(reason)) => {
+            set_aside(record, &reason, &consumer.dead_letters, deadline).instrument(span).await
+        }
+        Err(MessageFailure::Retry(error)) => {
+            span.in_scope(
+                || tracing::error!(%error, "message failed; it and the later messages of its group go back to SQS"),
+            );
+            RecordOutcome::Retry
+        }
+    }
 }
 
 #[cfg(test)]
@@ -273,7 +360,8 @@ mod tests {
     /// Fails the ids in `retry`, poisons those in `poison`, records the order.
     async fn run(event: &SqsEvent, retry: &[&str], poison: &[&str], letters: &Letters) -> (Vec<String>, Vec<String>) {
         let seen = RefCell::new(Vec::new());
-        let response = process_fifo_batch(event, &long(), letters, |_, body| {
+        let consumer = Consumer { dead_letters: letters, group_concurrency: 1 };
+        let response = process_fifo_batch(event, &consumer, &long(), |_, body| {
             seen.borrow_mut().push(body.to_owned());
             let outcome = if retry.contains(&body) {
                 Err(MessageFailure::Retry("boom".into()))
@@ -300,7 +388,7 @@ mod tests {
         // Interleaved groups; g1 fails in the middle.
         let event = batch(&[("a1", "g1"), ("b1", "g2"), ("a2", "g1"), ("b2", "g2"), ("a3", "g1"), ("c1", "g3")]);
         let (seen, failed) = run(&event, &["a2"], &[], &Letters::default()).await;
-        assert_eq!(seen, ["a1", "b1", "a2", "b2", "c1"], "a3 is never attempted; other groups go on in order");
+        assert_eq!(seen, ["a1", "a2", "b1", "b2", "c1"], "a3 is never attempted; other groups go on, each in order");
         assert_eq!(failed, ["a2", "a3"]);
     }
 
@@ -350,7 +438,8 @@ mod tests {
         let event = batch(&[("a", "g1"), ("slow", "g2"), ("c", "g3"), ("d", "g4")]);
         let deadline = Deadline::after(Duration::from_millis(500), Duration::from_millis(250));
         let seen = RefCell::new(Vec::new());
-        let response = process_fifo_batch(&event, &deadline, &Letters::default(), |_, body| {
+        let consumer = Consumer { dead_letters: Letters::default(), group_concurrency: 1 };
+        let response = process_fifo_batch(&event, &consumer, &deadline, |_, body| {
             seen.borrow_mut().push(body.to_owned());
             let slow = body == "slow";
             async move {
@@ -363,6 +452,26 @@ mod tests {
         .await;
         assert_eq!(*seen.borrow(), ["a", "slow"], "the slow one is cut off and nothing starts after it");
         assert_eq!(failed_ids(&response), ["slow", "c", "d"]);
+    }
+
+    #[tokio::test]
+    async fn groups_run_at_once_each_in_order() {
+        let event = batch(&[("slow", "g1"), ("a2", "g1"), ("b1", "g2"), ("b2", "g2")]);
+        let seen = Mutex::new(Vec::new());
+        let consumer = Consumer { dead_letters: Letters::default(), group_concurrency: 2 };
+        let response = process_fifo_batch(&event, &consumer, &long(), |_, body| {
+            let seen = &seen;
+            async move {
+                if body == "slow" {
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                }
+                seen.lock().unwrap().push(body.to_owned());
+                Ok(())
+            }
+        })
+        .await;
+        assert!(response.batch_item_failures.is_empty());
+        assert_eq!(*seen.lock().unwrap(), ["b1", "b2", "slow", "a2"], "g2 does not wait for g1; g1 keeps its order");
     }
 
     #[test]

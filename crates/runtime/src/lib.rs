@@ -9,10 +9,13 @@ pub mod deadline;
 mod telemetry;
 
 use std::time::Duration;
-use torium_aws::{CallLimits, SdkConfig, SecretsManager, SqsQueue, load_sdk_config_with};
+use torium_aws::{CallLimits, SdkConfig, SecretsManager, load_sdk_config_with};
 use torium_store::Store;
 
-pub use batch::{FifoBatch, MessageFailure, body_of, group_of, process_fifo_batch, sent_at};
+pub use batch::{
+    Consumer, DEFAULT_GROUP_CONCURRENCY, FifoBatch, MessageFailure, RecordOutcome, body_of, group_of,
+    process_fifo_batch, sent_at, set_aside,
+};
 pub use config::{ConfigError, Env};
 pub use database::{database_pool, database_settings, warm_up};
 pub use deadline::{DEFAULT_MARGIN, Deadline, DeadlineReached};
@@ -51,12 +54,6 @@ pub async fn cold_start() -> Result<ColdStart, lambda_runtime::Error> {
     warm_up(store.pool()).await;
     let margin = Duration::from_millis(env.parsed_or("DEADLINE_MARGIN_MS", DEFAULT_MARGIN.as_millis() as u64)?);
     Ok(ColdStart { env, sdk, store, margin })
-}
-
-/// The dead-letter queue a consumer sets poison messages aside in, from the
-/// variable `name` (its queue URL; the template sets it per function).
-pub fn dead_letters(env: &Env, sdk: &SdkConfig, name: &'static str) -> Result<SqsDeadLetters, ConfigError> {
-    Ok(SqsDeadLetters::new(&SqsQueue::new(sdk), env.required(name)?))
 }
 
 /// The AWS call limits, defaults overridden by `SDK_CONNECT_TIMEOUT_MS`,

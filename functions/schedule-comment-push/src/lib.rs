@@ -14,7 +14,7 @@ use std::collections::HashMap;
 use torium_delivery::{PushPublisher, SendFailure, record_in_margin};
 use torium_domain::{Channel, CommentPosted, DeliveryStatus, MessageError, comment_push, sns_push_message};
 use torium_runtime::aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
-use torium_runtime::{DeadLetterQueue, Deadline, DeadlineReached, MessageFailure, process_fifo_batch};
+use torium_runtime::{Consumer, DeadLetterQueue, Deadline, DeadlineReached, MessageFailure, process_fifo_batch};
 use torium_store::{DeliveryKey, DeliveryLog, DeliveryOutcome, Store, StoreError};
 
 /// Pushes in flight at once per message (SNS publishes are independent).
@@ -52,11 +52,11 @@ impl From<CommentPushError> for MessageFailure {
 pub async fn handle_batch(
     store: &Store,
     publisher: &impl PushPublisher,
-    dead_letters: &impl DeadLetterQueue,
+    consumer: &Consumer<impl DeadLetterQueue>,
     deadline: &Deadline,
     event: &SqsEvent,
 ) -> SqsBatchResponse {
-    process_fifo_batch(event, deadline, dead_letters, |_, body| async move {
+    process_fifo_batch(event, consumer, deadline, |_, body| async move {
         let comment = CommentPosted::parse(body).map_err(CommentPushError::from)?;
         push_comment(store, publisher, deadline, &comment).await.map(drop).map_err(Into::into)
     })

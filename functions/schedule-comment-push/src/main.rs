@@ -3,19 +3,17 @@ use torium_aws::Sns;
 use torium_delivery::SnsPushPublisher;
 use torium_runtime::aws_lambda_events::event::sqs::SqsEvent;
 use torium_runtime::lambda_runtime::{self, LambdaEvent, service_fn};
-use torium_runtime::{cold_start, dead_letters};
+use torium_runtime::{Consumer, cold_start};
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
     let start = cold_start().await?;
     let publisher = SnsPushPublisher { sns: Sns::new(&start.sdk) };
-    let dead_letters = dead_letters(&start.env, &start.sdk, "COMMENT_PUSH_DLQ_URL")?;
-    let (start, publisher, dead_letters) = (&start, &publisher, &dead_letters);
+    let consumer = Consumer::from_env(&start.env, &start.sdk, "COMMENT_PUSH_DLQ_URL")?;
+    let (start, publisher, consumer) = (&start, &publisher, &consumer);
     lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| async move {
         let deadline = start.deadline(&event.context);
-        Ok::<_, lambda_runtime::Error>(
-            handle_batch(&start.store, publisher, dead_letters, &deadline, &event.payload).await,
-        )
+        Ok::<_, lambda_runtime::Error>(handle_batch(&start.store, publisher, consumer, &deadline, &event.payload).await)
     }))
     .await
 }

@@ -28,7 +28,7 @@ use torium_domain::{
 };
 use torium_runtime::aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use torium_runtime::{
-    ConfigError, DeadLetterQueue, Deadline, DeadlineReached, Env, MessageFailure, process_fifo_batch, sent_at,
+    ConfigError, Consumer, DeadLetterQueue, Deadline, DeadlineReached, Env, MessageFailure, process_fifo_batch, sent_at,
 };
 use torium_store::{Store, StoreError};
 
@@ -99,11 +99,11 @@ pub async fn handle_batch(
     store: &Store,
     queue: &impl MessageQueue,
     config: &FanOutConfig,
-    dead_letters: &impl DeadLetterQueue,
+    consumer: &Consumer<impl DeadLetterQueue>,
     deadline: &Deadline,
     event: &SqsEvent,
 ) -> SqsBatchResponse {
-    process_fifo_batch(event, deadline, dead_letters, |record, body| async move {
+    process_fifo_batch(event, consumer, deadline, |record, body| async move {
         let firing = firing_of(record, body)?;
         fan_out(store, queue, config, deadline, firing).await.map(drop).map_err(Into::into)
     })

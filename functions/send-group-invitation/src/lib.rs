@@ -13,7 +13,7 @@ use chrono::{DateTime, Utc};
 use torium_delivery::{PushPublisher, SendFailure};
 use torium_domain::{GroupInvitation, InvitationStatus, MessageError, invitation_push, sns_push_message};
 use torium_runtime::aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
-use torium_runtime::{DeadLetterQueue, Deadline, MessageFailure, process_fifo_batch};
+use torium_runtime::{Consumer, DeadLetterQueue, Deadline, MessageFailure, process_fifo_batch};
 use torium_store::{Store, StoreError, UserEffect};
 
 #[derive(Debug, thiserror::Error)]
@@ -54,11 +54,11 @@ impl From<InvitationError> for MessageFailure {
 pub async fn handle_batch(
     store: &Store,
     publisher: &impl PushPublisher,
-    dead_letters: &impl DeadLetterQueue,
+    consumer: &Consumer<impl DeadLetterQueue>,
     deadline: &Deadline,
     event: &SqsEvent,
 ) -> SqsBatchResponse {
-    process_fifo_batch(event, deadline, dead_letters, |_, body| async move {
+    process_fifo_batch(event, consumer, deadline, |_, body| async move {
         let message = GroupInvitation::parse(body).map_err(InvitationError::from)?;
         push_invitation(store, publisher, deadline, &message, Utc::now()).await.map(drop).map_err(Into::into)
     })
