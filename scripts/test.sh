@@ -15,6 +15,11 @@ log "services ready in $((ready - started)) s"
 
 status=0
 output=$(mktemp)
+# A check that crashed before printing its "NAME: N passed, M failed" line
+# still counts as one failure in the closing line.
+counted_failure() {
+    grep -q "^$1:" "$output" || echo "$1: 0 passed, 1 failed" >>"$output"
+}
 cargo test --workspace --locked "$@" 2>&1 | tee "$output" || status=$?
 tested=$(date +%s)
 log "services $((ready - started)) s, build and tests $((tested - ready)) s"
@@ -30,7 +35,7 @@ if [ $# -eq 0 ]; then
         cargo build --locked --quiet -p torium-runtime --bin torium-migrate
         ./target/debug/torium-migrate >/dev/null
         "$TORIUM_LOCAL/venv/bin/python" scripts/demo/pipeline.py --check --port "$(free_port)"
-    ) 2>&1 | tee -a "$output" || status=$?
+    ) 2>&1 | tee -a "$output" || { status=$?; counted_failure demo; }
     log "demo pipeline check $(($(date +%s) - tested)) s"
     # The HTTP API's statements, through psycopg2, on a migrated database.
     contract_db="torium_contract_check_$$"
@@ -41,7 +46,7 @@ if [ $# -eq 0 ]; then
         "$TORIUM_LOCAL/venv/bin/python" -c 'import psycopg2' 2>/dev/null ||
             "$TORIUM_LOCAL/venv/bin/pip" install -q --disable-pip-version-check psycopg2-binary
         "$TORIUM_LOCAL/venv/bin/python" tests/contract/api_contract.py
-    ) 2>&1 | tee -a "$output" || status=$?
+    ) 2>&1 | tee -a "$output" || { status=$?; counted_failure contract; }
 fi
 # One closing line for the whole workspace (cargo prints one per test binary).
 awk '/^(test result|demo|contract):/ { for (i = 1; i <= NF; i++) { if ($i ~ /^passed/) p += $(i-1); if ($i ~ /^failed/) f += $(i-1) } }

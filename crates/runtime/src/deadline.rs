@@ -31,7 +31,15 @@ pub struct DeadlineReached;
 
 impl Deadline {
     /// The deadline Lambda gave (epoch milliseconds), keeping `margin` back.
+    ///
+    /// `cargo lambda watch` (1.9) sends the function's timeout itself in
+    /// that header (e.g. `600000`), not an instant: a value before 2001 is
+    /// read as a timeout from now, so local runs get the time they were given.
     pub fn at_epoch_millis(deadline_ms: u64, margin: Duration) -> Self {
+        const YEAR_2001_MS: u64 = 978_307_200_000;
+        if deadline_ms < YEAR_2001_MS {
+            return Deadline::after(Duration::from_millis(deadline_ms), margin);
+        }
         let now_ms = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64);
         Deadline::after(Duration::from_millis(deadline_ms.saturating_sub(now_ms)), margin)
     }
@@ -84,8 +92,18 @@ mod tests {
 
     #[tokio::test]
     async fn a_past_deadline_leaves_no_time() {
-        let deadline = Deadline::at_epoch_millis(1_000, DEFAULT_MARGIN);
+        let an_hour_ago = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_millis() as u64 - 3_600_000;
+        let deadline = Deadline::at_epoch_millis(an_hour_ago, DEFAULT_MARGIN);
         assert!(deadline.is_reached());
         assert_eq!(deadline.bound(async { 1 }).await, Err(DeadlineReached));
+    }
+
+    #[test]
+    fn an_epoch_deadline_and_cargo_lambdas_bare_timeout_both_give_the_time_left() {
+        let in_a_minute = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_millis() as u64 + 60_000;
+        let left = Deadline::at_epoch_millis(in_a_minute, DEFAULT_MARGIN).time_left();
+        assert!(left > Duration::from_secs(55) && left <= Duration::from_secs(58), "{left:?}");
+        let local = Deadline::at_epoch_millis(600_000, DEFAULT_MARGIN).time_left();
+        assert!(local > Duration::from_secs(595) && local <= Duration::from_secs(598), "{local:?}");
     }
 }
