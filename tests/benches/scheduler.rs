@@ -134,11 +134,7 @@ async fn main() {
         .await
         .unwrap();
         let queue = CountingQueue::default();
-        let config = FanOutConfig {
-            sms_queue_url: "sms".into(),
-            email_queue_url: "email".into(),
-            push_queue_url: "push".into(),
-        };
+        let config = FanOutConfig::with_queues("sms", "email", "push", "continue");
         let before = statement_count(&c, statements_counted).await;
         let t = Instant::now();
         let due = ReminderDue { event_id: EventId(event), trigger_at: start };

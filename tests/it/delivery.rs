@@ -279,7 +279,8 @@ async fn bad_input_and_refused_recipients_are_acknowledged_and_logged() {
         .store
         .record_firing(&ReminderDue { event_id: invalid.event_id, trigger_at: at("2026-12-23T18:00:00Z") }.into())
         .await
-        .unwrap();
+        .unwrap()
+        .id;
     invalid.receiver = "500 100 200".into();
     let response = deliver_batch(
         &db.store,

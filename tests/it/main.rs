@@ -8,6 +8,7 @@ mod cognito;
 mod database_settings;
 mod delivery;
 mod faults_kit;
+mod fan_out;
 mod fixtures;
 mod migrations;
 mod pushes;

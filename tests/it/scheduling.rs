@@ -28,11 +28,12 @@ pub(crate) async fn queues() -> Queues {
         claim_batch_size: 200,
         max_batches: 10,
     };
-    let fan_out = FanOutConfig {
-        sms_queue_url: create_fifo_queue(client, "send-sms").await,
-        email_queue_url: create_fifo_queue(client, "send-email").await,
-        push_queue_url: create_fifo_queue(client, "send-push").await,
-    };
+    let fan_out = FanOutConfig::with_queues(
+        &create_fifo_queue(client, "send-sms").await,
+        &create_fifo_queue(client, "send-email").await,
+        &create_fifo_queue(client, "send-push").await,
+        &scheduler.queue_url,
+    );
     Queues { sqs, scheduler, fan_out }
 }
 

@@ -26,6 +26,11 @@ impl AwsError {
     pub fn is_transient(&self) -> bool {
         self.kind == FailureKind::Transient
     }
+
+    /// A call that can never succeed as made (a bad request built here).
+    pub fn permanent(operation: &'static str, message: impl Into<String>) -> Self {
+        AwsError { operation, kind: FailureKind::Permanent, code: None, message: message.into() }
+    }
 }
 
 /// Error codes services use for "slow down" even when the status is 400.

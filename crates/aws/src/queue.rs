@@ -1,6 +1,9 @@
-//! Sending to FIFO queues. The suite only ever sends in batches: one
-//! `SendMessageBatch` per ten messages, each with its message group and
-//! deduplication id set by the caller (content-based deduplication is off).
+//! Sending to FIFO queues. The suite's producers send in batches: one
+//! `SendMessageBatch` per ten messages (and at most [`MAX_BATCH_BYTES`]),
+//! each with its message group and deduplication id set by the caller.
+//! Batches whose message groups are disjoint are in flight at once (bounded
+//! by the queue's send concurrency); when a group spans batches, they go one
+//! after the other, so order within a group always holds.
 
 use crate::error::{AwsError, FailureKind, classify};
 use aws_sdk_sqs::types::SendMessageBatchRequestEntry;
@@ -8,6 +11,12 @@ use std::future::Future;
 
 /// SQS takes at most ten entries per `SendMessageBatch`.
 pub const MAX_BATCH_SIZE: usize = 10;
+
+/// SQS caps a message, and a whole batch, at 256 KiB (bodies and attributes).
+pub const MAX_BATCH_BYTES: usize = 256 * 1024;
+
+/// `SendMessageBatch` calls in flight at once by default.
+pub const DEFAULT_SEND_CONCURRENCY: usize = 8;
 
 /// One message for a FIFO queue.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -34,11 +43,18 @@ pub trait MessageQueue: Send + Sync {
 #[derive(Debug, Clone)]
 pub struct SqsQueue {
     client: aws_sdk_sqs::Client,
+    send_concurrency: usize,
 }
 
 impl SqsQueue {
     pub fn new(config: &aws_config::SdkConfig) -> Self {
-        SqsQueue { client: aws_sdk_sqs::Client::new(config) }
+        SqsQueue { client: aws_sdk_sqs::Client::new(config), send_concurrency: DEFAULT_SEND_CONCURRENCY }
+    }
+
+    /// At most `calls` `SendMessageBatch` calls in flight at once (at least 1).
+    pub fn with_send_concurrency(mut self, calls: usize) -> Self {
+        self.send_concurrency = calls.max(1);
+        self
     }
 
     pub fn client(&self) -> &aws_sdk_sqs::Client {
@@ -65,53 +81,95 @@ impl SqsQueue {
     }
 }
 
+/// The messages in order, cut into batches of at most ten entries and
+/// [`MAX_BATCH_BYTES`]; a message alone over the limit is an error.
+pub fn batches(messages: &[OutgoingMessage]) -> Result<Vec<&[OutgoingMessage]>, AwsError> {
+    let size = |m: &OutgoingMessage| m.body.len() + m.group_id.len() + m.deduplication_id.len();
+    let mut batches = Vec::new();
+    let (mut start, mut bytes) = (0, 0);
+    for (i, message) in messages.iter().enumerate() {
+        let message_bytes = size(message);
+        if message_bytes > MAX_BATCH_BYTES {
+            return Err(AwsError::permanent(
+                "SendMessageBatch",
+                format!("a message of {message_bytes} bytes is over SQS's {MAX_BATCH_BYTES}"),
+            ));
+        }
+        if i - start == MAX_BATCH_SIZE || bytes + message_bytes > MAX_BATCH_BYTES {
+            batches.push(&messages[start..i]);
+            (start, bytes) = (i, 0);
+        }
+        bytes += message_bytes;
+    }
+    if start < messages.len() {
+        batches.push(&messages[start..]);
+    }
+    Ok(batches)
+}
+
+/// True when no message group has messages in two batches: the batches can
+/// then be in flight at once without reordering any group.
+fn groups_are_disjoint(batches: &[&[OutgoingMessage]]) -> bool {
+    let mut seen: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
+    batches.iter().enumerate().all(|(b, batch)| batch.iter().all(|m| *seen.entry(&m.group_id).or_insert(b) == b))
+}
+
 impl MessageQueue for SqsQueue {
     async fn send_all(&self, queue_url: &str, messages: &[OutgoingMessage]) -> Result<usize, AwsError> {
+        let batches = batches(messages)?;
+        let concurrency = if groups_are_disjoint(&batches) { self.send_concurrency } else { 1 };
         let mut calls = 0;
-        for chunk in messages.chunks(MAX_BATCH_SIZE) {
-            let entries = chunk
-                .iter()
-                .enumerate()
-                .map(|(i, m)| {
-                    SendMessageBatchRequestEntry::builder()
-                        .id(i.to_string())
-                        .message_body(&m.body)
-                        .message_group_id(&m.group_id)
-                        .message_deduplication_id(&m.deduplication_id)
-                        .build()
-                        .map_err(|e| AwsError {
-                            operation: "SendMessageBatch",
-                            kind: FailureKind::Permanent,
-                            code: None,
-                            message: e.to_string(),
-                        })
-                })
-                .collect::<Result<Vec<_>, _>>()?;
-            let output = self
-                .client
-                .send_message_batch()
-                .queue_url(queue_url)
-                .set_entries(Some(entries))
-                .send()
-                .await
-                .map_err(|e| classify("SendMessageBatch", &e))?;
-            calls += 1;
-            // A batch call succeeds even when some entries are refused.
-            if let Some(failed) = output.failed().first() {
-                return Err(AwsError {
-                    operation: "SendMessageBatch",
-                    kind: if failed.sender_fault() { FailureKind::Permanent } else { FailureKind::Transient },
-                    code: Some(failed.code().to_owned()),
-                    message: format!(
-                        "{} of {} entries refused, first: {}",
-                        output.failed().len(),
-                        chunk.len(),
-                        failed.message().unwrap_or("no message")
-                    ),
-                });
+        // Waves of `concurrency` calls at once, in order.
+        for wave in batches.chunks(concurrency) {
+            let sent: Vec<futures::future::BoxFuture<'_, Result<usize, AwsError>>> =
+                wave.iter().map(|batch| Box::pin(self.send_batch(queue_url, batch)) as _).collect();
+            for result in futures::future::join_all(sent).await {
+                calls += result?;
             }
         }
         Ok(calls)
+    }
+}
+
+impl SqsQueue {
+    /// One `SendMessageBatch`; fails if any entry was refused.
+    async fn send_batch(&self, queue_url: &str, batch: &[OutgoingMessage]) -> Result<usize, AwsError> {
+        let entries = batch
+            .iter()
+            .enumerate()
+            .map(|(i, m)| {
+                SendMessageBatchRequestEntry::builder()
+                    .id(i.to_string())
+                    .message_body(&m.body)
+                    .message_group_id(&m.group_id)
+                    .message_deduplication_id(&m.deduplication_id)
+                    .build()
+                    .map_err(|e| AwsError::permanent("SendMessageBatch", e.to_string()))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let output = self
+            .client
+            .send_message_batch()
+            .queue_url(queue_url)
+            .set_entries(Some(entries))
+            .send()
+            .await
+            .map_err(|e| classify("SendMessageBatch", &e))?;
+        // A batch call succeeds even when some entries are refused.
+        if let Some(failed) = output.failed().first() {
+            return Err(AwsError {
+                operation: "SendMessageBatch",
+                kind: if failed.sender_fault() { FailureKind::Permanent } else { FailureKind::Transient },
+                code: Some(failed.code().to_owned()),
+                message: format!(
+                    "{} of {} entries refused, first: {}",
+                    output.failed().len(),
+                    batch.len(),
+                    failed.message().unwrap_or("no message")
+                ),
+            });
+        }
+        Ok(1)
     }
 }
 
@@ -168,12 +226,11 @@ impl DeadLetterQueue for SqsDeadLetters {
         use aws_sdk_sqs::types::MessageAttributeValue;
         let attribute = |value: &str| {
             let value: String = value.chars().take(1000).collect();
-            MessageAttributeValue::builder().data_type("String").string_value(value).build().map_err(|e| AwsError {
-                operation: "SendMessage",
-                kind: FailureKind::Permanent,
-                code: None,
-                message: e.to_string(),
-            })
+            MessageAttributeValue::builder()
+                .data_type("String")
+                .string_value(value)
+                .build()
+                .map_err(|e| AwsError::permanent("SendMessage", e.to_string()))
         };
         let group_id = if letter.group_id.is_empty() { letter.message_id } else { letter.group_id };
         self.client
@@ -195,5 +252,35 @@ impl DeadLetterQueue for SqsDeadLetters {
 impl<T: DeadLetterQueue> DeadLetterQueue for &T {
     fn set_aside(&self, letter: &DeadLetter<'_>) -> impl Future<Output = Result<(), AwsError>> + Send {
         (**self).set_aside(letter)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn message(group: &str, bytes: usize) -> OutgoingMessage {
+        OutgoingMessage { body: "x".repeat(bytes), group_id: group.to_owned(), deduplication_id: String::new() }
+    }
+
+    #[test]
+    fn batches_hold_at_most_ten_entries_and_256_kib_in_order() {
+        let many: Vec<_> = (0..23).map(|i| message(&format!("g{i}"), 10)).collect();
+        let sizes: Vec<usize> = batches(&many).unwrap().iter().map(|b| b.len()).collect();
+        assert_eq!(sizes, [10, 10, 3]);
+        let big: Vec<_> = (0..5).map(|i| message(&format!("g{i}"), 100 * 1024)).collect();
+        let sizes: Vec<usize> = batches(&big).unwrap().iter().map(|b| b.len()).collect();
+        assert_eq!(sizes, [2, 2, 1], "two 100 KiB bodies fit in 256 KiB, three do not");
+        let too_big = [message("g", MAX_BATCH_BYTES + 1)];
+        assert!(!batches(&too_big).unwrap_err().is_transient());
+    }
+
+    #[test]
+    fn batches_go_at_once_only_when_no_group_spans_two() {
+        let distinct: Vec<_> = (0..20).map(|i| message(&format!("user-{i}"), 10)).collect();
+        assert!(groups_are_disjoint(&batches(&distinct).unwrap()));
+        let mut spanning = distinct.clone();
+        spanning[15].group_id = "user-1".to_owned();
+        assert!(!groups_are_disjoint(&batches(&spanning).unwrap()));
     }
 }

@@ -153,12 +153,18 @@ fn typed_instant(instant: DateTime<Utc>) -> String {
 pub enum ReminderRequest {
     Due(ReminderDue),
     NotifyNow(NotifyNow),
+    /// A fan-out that stopped before its last page (its time ran out) goes
+    /// on: the firing, whose progress is recorded with it.
+    Continue(Firing),
 }
 
 impl ReminderRequest {
-    /// Reads the typed body (`type: reminder_due`) or the legacy one
-    /// (`event_id`, `event_timestamp`).
+    /// Reads the typed bodies (`type: reminder_due`, `fan_out_continues`) or
+    /// the legacy one (`event_id`, `event_timestamp`).
     pub fn parse(body: &str) -> Result<Self, MessageError> {
+        if matches!(json_object(body)?.get("type"), Some(Value::String(t)) if t == Firing::CONTINUE_TYPE) {
+            return Firing::parse_continuation(body).map(ReminderRequest::Continue);
+        }
         let fields = Fields::parse(body, ReminderDue::TYPE, true)?;
         match fields {
             Fields::Legacy(_) => Ok(ReminderRequest::NotifyNow(NotifyNow {
@@ -179,6 +185,7 @@ impl ReminderRequest {
     pub fn firing(&self, sent_at: DateTime<Utc>) -> Firing {
         match *self {
             ReminderRequest::Due(due) => due.into(),
+            ReminderRequest::Continue(firing) => firing,
             ReminderRequest::NotifyNow(now) => Firing {
                 event_id: now.event_id,
                 trigger_at: sent_at,
@@ -224,6 +231,51 @@ pub struct Firing {
     pub occurrence_at: Option<DateTime<Utc>>,
 }
 
+impl Firing {
+    const CONTINUE_TYPE: &'static str = "fan_out_continues";
+
+    /// The body of the message that goes on with this firing's fan-out.
+    pub fn continuation_body(&self) -> String {
+        let mut body = json!({
+            "type": Self::CONTINUE_TYPE,
+            "event_id": self.event_id,
+            "trigger_at": typed_instant(self.trigger_at),
+            "source": self.source.as_str(),
+        });
+        if let Some(occurrence_at) = self.occurrence_at {
+            body["occurrence_at"] = json!(typed_instant(occurrence_at));
+        }
+        body.to_string()
+    }
+
+    /// One continuation per page reached: a resent one is dropped by SQS.
+    pub fn continuation_deduplication_id(&self, after: UserId) -> String {
+        format!("{}-{}-{}-after-{}", self.event_id, self.trigger_at.timestamp_millis(), self.source, after)
+    }
+
+    /// The event's firings are handled in order.
+    pub fn group_id(&self) -> String {
+        format!("event-{}", self.event_id)
+    }
+
+    fn parse_continuation(body: &str) -> Result<Self, MessageError> {
+        let fields = Fields::parse(body, Self::CONTINUE_TYPE, false)?;
+        let source =
+            fields.text("source")?.parse().map_err(|e: crate::UnknownVariant| invalid("source", e.to_string()))?;
+        let occurrence_at = match fields.text("occurrence_at") {
+            Ok(_) => Some(fields.instant("occurrence_at")?),
+            Err(MessageError::MissingField(_)) => None,
+            Err(other) => return Err(other),
+        };
+        Ok(Firing {
+            event_id: EventId(fields.id("event_id")?),
+            trigger_at: fields.instant("trigger_at")?,
+            source,
+            occurrence_at,
+        })
+    }
+}
+
 impl From<ReminderDue> for Firing {
     fn from(due: ReminderDue) -> Self {
         Firing {
@@ -250,7 +302,9 @@ impl ReminderDue {
     pub fn parse(body: &str) -> Result<Self, MessageError> {
         match ReminderRequest::parse(body)? {
             ReminderRequest::Due(due) => Ok(due),
-            ReminderRequest::NotifyNow(_) => Err(MessageError::MissingField("type".to_owned())),
+            ReminderRequest::NotifyNow(_) | ReminderRequest::Continue(_) => {
+                Err(MessageError::MissingField("type".to_owned()))
+            }
         }
     }
 
@@ -515,7 +569,11 @@ mod tests {
                 occurrence_at: Some(utc("2026-12-24T18:00:00Z")),
             }
         );
+        let continued = request.firing(sent);
+        assert_eq!(ReminderRequest::parse(&continued.continuation_body()), Ok(ReminderRequest::Continue(continued)));
         let due = ReminderRequest::Due(ReminderDue { event_id: EventId(7), trigger_at: utc("2026-12-23T18:00:00Z") });
+        let scheduled = due.firing(sent);
+        assert_eq!(ReminderRequest::parse(&scheduled.continuation_body()), Ok(ReminderRequest::Continue(scheduled)));
         assert_eq!(due.firing(sent).trigger_at, utc("2026-12-23T18:00:00Z"));
         assert_eq!(due.firing(sent).source, ReminderSource::Scheduled);
     }

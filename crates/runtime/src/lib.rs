@@ -39,7 +39,11 @@ impl ColdStart {
     /// The time an invocation has, from its Lambda context.
     pub fn deadline(&self, context: &lambda_runtime::Context) -> Deadline {
         let deadline = Deadline::at_epoch_millis(context.deadline, self.margin);
-        tracing::debug!(deadline_ms = context.deadline, time_left_ms = deadline.time_left().as_millis() as u64, "invocation deadline");
+        tracing::debug!(
+            deadline_ms = context.deadline,
+            time_left_ms = deadline.time_left().as_millis() as u64,
+            "invocation deadline"
+        );
         deadline
     }
 }

@@ -8,7 +8,7 @@ use torium_runtime::lambda_runtime::{self, LambdaEvent, service_fn};
 async fn main() -> Result<(), lambda_runtime::Error> {
     let start = cold_start().await?;
     let config = SchedulerConfig::from_env(&start.env)?;
-    let queue = SqsQueue::new(&start.sdk);
+    let queue = SqsQueue::new(&start.sdk).with_send_concurrency(start.env.parsed_or("SQS_SEND_CONCURRENCY", 8)?);
     let (start, queue, config) = (&start, &queue, &config);
     lambda_runtime::run(service_fn(move |event: LambdaEvent<EventBridgeEvent>| async move {
         let now = event.payload.time.ok_or(SchedulerError::NoTime)?;

@@ -21,6 +21,7 @@
 
 use chrono::{DateTime, Utc};
 use std::collections::BTreeMap;
+use std::time::Duration;
 use torium_aws::{AwsError, MessageQueue, OutgoingMessage};
 use torium_domain::{
     Channel, Delivery, DeliveryContent, Event, Firing, Member, MessageError, ReminderContent, ReminderId,
@@ -32,12 +33,20 @@ use torium_runtime::{
 };
 use torium_store::{Store, StoreError};
 
-/// The three channel queues, from the environment the template sets.
+/// Where and how a fan-out sends, from the environment the template sets.
 #[derive(Debug, Clone)]
 pub struct FanOutConfig {
     pub sms_queue_url: String,
     pub email_queue_url: String,
     pub push_queue_url: String,
+    /// `SCHEDULE_NOTIFICATIONS_QUEUE_URL`: this function's own queue, where
+    /// a fan-out that runs out of time continues.
+    pub continue_queue_url: String,
+    /// `FAN_OUT_PAGE_SIZE` (default 1000): members read and enqueued per page.
+    pub page_size: i64,
+    /// `FAN_OUT_PAGE_BUDGET_MS` (default 15000): a page is started only with
+    /// at least this much time left before the invocation's margin.
+    pub page_budget: Duration,
 }
 
 impl FanOutConfig {
@@ -46,7 +55,22 @@ impl FanOutConfig {
             sms_queue_url: env.required("SEND_SMS_QUEUE_URL")?.to_owned(),
             email_queue_url: env.required("SEND_EMAIL_QUEUE_URL")?.to_owned(),
             push_queue_url: env.required("SEND_PUSH_QUEUE_URL")?.to_owned(),
+            continue_queue_url: env.required("SCHEDULE_NOTIFICATIONS_QUEUE_URL")?.to_owned(),
+            page_size: env.parsed_or("FAN_OUT_PAGE_SIZE", DEFAULT_PAGE_SIZE)?.max(1),
+            page_budget: Duration::from_millis(env.parsed_or("FAN_OUT_PAGE_BUDGET_MS", 15_000)?),
         })
+    }
+
+    /// The given queues with the default page size and budget.
+    pub fn with_queues(sms: &str, email: &str, push: &str, continue_on: &str) -> Self {
+        FanOutConfig {
+            sms_queue_url: sms.to_owned(),
+            email_queue_url: email.to_owned(),
+            push_queue_url: push.to_owned(),
+            continue_queue_url: continue_on.to_owned(),
+            page_size: DEFAULT_PAGE_SIZE,
+            page_budget: Duration::from_secs(15),
+        }
     }
 
     fn queue_url(&self, channel: Channel) -> &str {
@@ -57,6 +81,10 @@ impl FanOutConfig {
         }
     }
 }
+
+/// Members per page unless `FAN_OUT_PAGE_SIZE` says otherwise: 100
+/// `SendMessageBatch` calls, a few seconds at SQS's pace.
+pub const DEFAULT_PAGE_SIZE: i64 = 1000;
 
 #[derive(Debug, thiserror::Error)]
 pub enum FanOutError {
@@ -84,13 +112,17 @@ impl From<FanOutError> for MessageFailure {
     }
 }
 
-/// What one fan-out sent where.
+/// What one fan-out invocation sent where.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct FanOutSummary {
     pub reminder_id: Option<ReminderId>,
     pub per_channel: BTreeMap<Channel, usize>,
     pub unreachable: usize,
     pub queue_calls: usize,
+    /// Pages of members enqueued by this invocation.
+    pub pages: usize,
+    /// The fan-out ran out of time and continues in a message of its own.
+    pub continued: bool,
 }
 
 /// A whole SQS batch under the FIFO rule (`torium_runtime::batch`): a
@@ -114,13 +146,17 @@ pub async fn handle_batch(
 fn firing_of(record: &SqsMessage, body: &str) -> Result<Firing, FanOutError> {
     match ReminderRequest::parse(body)? {
         ReminderRequest::Due(due) => Ok(due.into()),
+        ReminderRequest::Continue(firing) => Ok(firing),
         request @ ReminderRequest::NotifyNow(_) => {
             Ok(request.firing(sent_at(record).ok_or(FanOutError::NoSentTimestamp)?))
         }
     }
 }
 
-/// Sends one firing to every member of its event; every statement and
+/// Sends one firing to every member of its event, a page of members at a
+/// time, recording after each page how far it got: a redelivery resumes after
+/// the last finished page, and when the invocation's time runs short the rest
+/// continues in a message on this function's own queue. Every statement and
 /// queue call is bounded by `deadline`.
 pub async fn fan_out(
     store: &Store,
@@ -133,35 +169,106 @@ pub async fn fan_out(
         tracing::warn!(event_id = due.event_id.0, "event no longer exists; nothing to remind of");
         return Ok(FanOutSummary::default());
     };
-    let reminder_id = match deadline.bound(store.record_firing(&due)).await? {
-        Ok(id) => id,
+    let recorded = match deadline.bound(store.record_firing(&due)).await? {
+        Ok(recorded) => recorded,
         Err(StoreError::NotFound(_)) => {
             tracing::warn!(event_id = due.event_id.0, "event deleted while fanning out; nothing to remind of");
             return Ok(FanOutSummary::default());
         }
         Err(other) => return Err(other.into()),
     };
-    let members = deadline.bound(store.event_members(event.id)).await??;
+    let mut summary = FanOutSummary { reminder_id: Some(recorded.id), ..Default::default() };
+    if recorded.fanned_out {
+        tracing::info!(reminder_id = recorded.id.0, "already fanned out; nothing more to send");
+        return Ok(summary);
+    }
+    let mut after = recorded.fanned_out_through.unwrap_or(UserId(0));
+    loop {
+        if deadline.time_left() < config.page_budget {
+            continue_later(queue, config, deadline, &due, after).await?;
+            summary.continued = true;
+            break;
+        }
+        let members = deadline.bound(store.event_members_page(event.id, after, config.page_size)).await??;
+        let finished = (members.len() as i64) < config.page_size;
+        let page = Page { event: &event, firing: &due, reminder_id: recorded.id, members: &members };
+        send_page(store, queue, config, deadline, page, &mut summary).await?;
+        after = members.last().map_or(after, |m| m.user_id);
+        deadline.bound(store.record_fan_out_progress(recorded.id, after, finished)).await??;
+        summary.pages += 1;
+        if finished {
+            break;
+        }
+    }
+    tracing::info!(
+        event_id = event.id.0,
+        reminder_id = recorded.id.0,
+        trigger_at = %due.trigger_at,
+        source = due.source.as_str(),
+        pages = summary.pages,
+        continued = summary.continued,
+        sms = summary.per_channel.get(&Channel::Sms).copied().unwrap_or(0),
+        email = summary.per_channel.get(&Channel::Email).copied().unwrap_or(0),
+        push = summary.per_channel.get(&Channel::Push).copied().unwrap_or(0),
+        unreachable = summary.unreachable,
+        sqs_calls = summary.queue_calls,
+        "reminder fanned out"
+    );
+    Ok(summary)
+}
 
+/// One page of an event's members for one firing.
+struct Page<'a> {
+    event: &'a Event,
+    firing: &'a Firing,
+    reminder_id: ReminderId,
+    members: &'a [Member],
+}
+
+/// Routes and renders a page, records its unreachable members and sends
+/// the rest to the channel queues (the three channels at once).
+async fn send_page(
+    store: &Store,
+    queue: &impl MessageQueue,
+    config: &FanOutConfig,
+    deadline: &Deadline,
+    page: Page<'_>,
+    summary: &mut FanOutSummary,
+) -> Result<(), FanOutError> {
+    let (sends, unreachable) = deliveries_of(&page);
+    if !unreachable.is_empty() {
+        tracing::warn!(count = unreachable.len(), "members without a usable channel were skipped");
+        deadline.bound(store.record_unreachable_members(page.reminder_id, &unreachable)).await??;
+    }
+    let sent = futures::future::try_join_all(
+        sends.iter().map(|(channel, messages)| deadline.bound(queue.send_all(config.queue_url(*channel), messages))),
+    )
+    .await?;
+    for ((channel, messages), calls) in sends.iter().zip(sent) {
+        summary.queue_calls += calls?;
+        *summary.per_channel.entry(*channel).or_default() += messages.len();
+    }
+    summary.unreachable += unreachable.len();
+    Ok(())
+}
+
+/// Each reachable member's message by channel, and the unreachable members.
+fn deliveries_of(page: &Page<'_>) -> (BTreeMap<Channel, Vec<OutgoingMessage>>, Vec<UserId>) {
+    let occurrence_at = page.firing.occurrence_at.unwrap_or_else(|| page.event.occurrence_at(page.firing.trigger_at));
     let mut sends: BTreeMap<Channel, Vec<OutgoingMessage>> = BTreeMap::new();
-    let mut unreachable: Vec<UserId> = Vec::new();
-    for member in &members {
+    let mut unreachable = Vec::new();
+    for member in page.members {
         let Some(route) = route(member) else {
             unreachable.push(member.user_id);
             continue;
         };
         let delivery = Delivery {
-            reminder_id,
-            event_id: event.id,
+            reminder_id: page.reminder_id,
+            event_id: page.event.id,
             user_id: member.user_id,
-            trigger_at: due.trigger_at,
+            trigger_at: page.firing.trigger_at,
             receiver: route.receiver,
-            content: render(
-                &event,
-                due.occurrence_at.unwrap_or_else(|| event.occurrence_at(due.trigger_at)),
-                member,
-                route.channel,
-            ),
+            content: render(page.event, occurrence_at, member, route.channel),
         };
         sends.entry(route.channel).or_default().push(OutgoingMessage {
             body: delivery.to_body(),
@@ -169,34 +276,26 @@ pub async fn fan_out(
             deduplication_id: delivery.deduplication_id(),
         });
     }
-    if !unreachable.is_empty() {
-        tracing::warn!(
-            event_id = event.id.0,
-            reminder_id = reminder_id.0,
-            count = unreachable.len(),
-            "members without a usable channel were skipped"
-        );
-        deadline.bound(store.record_unreachable_members(reminder_id, &unreachable)).await??;
-    }
-    let mut summary =
-        FanOutSummary { reminder_id: Some(reminder_id), unreachable: unreachable.len(), ..Default::default() };
-    for (channel, messages) in &sends {
-        summary.queue_calls += deadline.bound(queue.send_all(config.queue_url(*channel), messages)).await??;
-        summary.per_channel.insert(*channel, messages.len());
-    }
-    tracing::info!(
-        event_id = event.id.0,
-        reminder_id = reminder_id.0,
-        trigger_at = %due.trigger_at,
-        source = due.source.as_str(),
-        members = members.len(),
-        sms = summary.per_channel.get(&Channel::Sms).copied().unwrap_or(0),
-        email = summary.per_channel.get(&Channel::Email).copied().unwrap_or(0),
-        push = summary.per_channel.get(&Channel::Push).copied().unwrap_or(0),
-        sqs_calls = summary.queue_calls,
-        "reminder fanned out"
-    );
-    Ok(summary)
+    (sends, unreachable)
+}
+
+/// Hands the rest of the fan-out (members after `after`) to a message of its
+/// own on this function's queue, in the event's message group.
+async fn continue_later(
+    queue: &impl MessageQueue,
+    config: &FanOutConfig,
+    deadline: &Deadline,
+    firing: &Firing,
+    after: UserId,
+) -> Result<(), FanOutError> {
+    let message = OutgoingMessage {
+        body: firing.continuation_body(),
+        group_id: firing.group_id(),
+        deduplication_id: firing.continuation_deduplication_id(after),
+    };
+    deadline.bound_final(queue.send_all(&config.continue_queue_url, &[message])).await??;
+    tracing::info!(after_user_id = after.0, "time is short: the fan-out continues in a message of its own");
+    Ok(())
 }
 
 /// The reminder as this member receives it on this channel.

@@ -41,15 +41,23 @@ impl Store {
     /// Every member of an event with what a delivery needs: contact data and
     /// the payment URL of their bank. One round trip whatever the count.
     pub async fn event_members(&self, id: EventId) -> Result<Vec<Member>, StoreError> {
+        self.event_members_page(id, UserId(0), i64::MAX).await
+    }
+
+    /// The next `limit` members of an event after the member `after` (by
+    /// user id; each person once, however often the API wrote the
+    /// membership): one keyset page, read from the (event, user) index.
+    pub async fn event_members_page(&self, id: EventId, after: UserId, limit: i64) -> Result<Vec<Member>, StoreError> {
         let client = self.pool.get().await?;
         let rows = client
             .query(
                 "SELECT u.id, u.email, u.mobile_number, u.reminder_preferences::text, u.device_arn, o.url \
-                 FROM users u \
+                 FROM (SELECT DISTINCT eu.user_id FROM events_users eu \
+                       WHERE eu.event_id = $1 AND eu.user_id > $2 ORDER BY eu.user_id LIMIT $3) page \
+                 JOIN users u ON u.id = page.user_id \
                  LEFT JOIN organizations o ON o.id = u.organization_id \
-                 WHERE u.id IN (SELECT eu.user_id FROM events_users eu WHERE eu.event_id = $1) \
                  ORDER BY u.id",
-                &[&id.0],
+                &[&id.0, &after.0, &limit],
             )
             .await?;
         rows.iter()

@@ -33,6 +33,16 @@ pub struct ScheduleAdvance {
     pub skipped: Vec<DateTime<Utc>>,
 }
 
+/// A firing as recorded, with how far its fan-out got.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RecordedFiring {
+    pub id: ReminderId,
+    /// The last member whose page was enqueued; `None` before the first page.
+    pub fanned_out_through: Option<UserId>,
+    /// Every page was enqueued.
+    pub fanned_out: bool,
+}
+
 /// Counts of one scheduler run, recorded for the alerts' liveness check.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct SchedulerRun {
@@ -141,8 +151,8 @@ impl Store {
 
     /// Records one firing of an event's reminder, keyed on (event, trigger
     /// time, source); a redelivered message gets the row recorded the first
-    /// time. `NotFound` when the event is gone.
-    pub async fn record_firing(&self, firing: &Firing) -> Result<ReminderId, StoreError> {
+    /// time, with how far its fan-out got. `NotFound` when the event is gone.
+    pub async fn record_firing(&self, firing: &Firing) -> Result<RecordedFiring, StoreError> {
         let client = self.pool.get().await?;
         let row = client
             .query_one(
@@ -150,11 +160,35 @@ impl Store {
                  VALUES ($1, $2, $3::text::reminder_source) \
                  ON CONFLICT (event_id, trigger_timestamp, source) WHERE NOT adopted \
                  DO UPDATE SET outcome = event_reminders.outcome \
-                 RETURNING id",
+                 RETURNING id, fanned_out_through, fanned_out_at IS NOT NULL",
                 &[&firing.event_id.0, &firing.trigger_at, &firing.source.as_str()],
             )
             .await?;
-        Ok(ReminderId(row.get(0)))
+        Ok(RecordedFiring {
+            id: ReminderId(row.get("id")),
+            fanned_out_through: row.get::<_, Option<i64>>("fanned_out_through").map(UserId),
+            fanned_out: row.get(2),
+        })
+    }
+
+    /// Records that the fan-out enqueued every member up to `through`;
+    /// `finished` when that was the last page.
+    pub async fn record_fan_out_progress(
+        &self,
+        reminder_id: ReminderId,
+        through: UserId,
+        finished: bool,
+    ) -> Result<(), StoreError> {
+        let client = self.pool.get().await?;
+        client
+            .execute(
+                "UPDATE event_reminders SET fanned_out_through = greatest(fanned_out_through, $2), \
+                     fanned_out_at = CASE WHEN $3 THEN coalesce(fanned_out_at, now()) ELSE fanned_out_at END \
+                 WHERE id = $1",
+                &[&reminder_id.0, &through.0, &finished],
+            )
+            .await?;
+        Ok(())
     }
 
     /// Members of a firing who have no usable channel get a `skipped` log
