@@ -22,6 +22,8 @@ pub use planning::{FiringPlan, MAX_RECORDED_SKIPS, Route, is_e164, plan_firings,
 pub use schedule::{ReminderSchedule, ScheduleError, is_too_late};
 pub use signup::{NewAccount, SignUpError, is_plausible_email, new_account};
 pub use texts::{
-    COMMENT_PREVIEW_CHARS, EmailContent, PushNotification, REMINDER_TITLE, ReminderContent, comment_push, escape_html,
-    invitation_push, preview, reminder_email, reminder_push, reminder_text, share_of, sns_push_message,
+    COMMENT_PREVIEW_CHARS, EMAIL_DESCRIPTION_CHARS, EmailContent, FCM_PAYLOAD_BYTES, PushNotification, REMINDER_TITLE,
+    ReminderContent, SMS_DESCRIPTION_CHARS, SMS_NAME_CHARS, comment_push, escape_html, invitation_push, preview,
+    reminder_email, reminder_email_within_limits, reminder_push, reminder_push_message, reminder_sms, reminder_text,
+    share_of, sns_push_message,
 };

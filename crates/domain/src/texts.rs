@@ -14,6 +14,52 @@ pub const COMMENT_PREVIEW_CHARS: usize = 100;
 /// `forward_link` when there is nothing to pay: the app opens any other value.
 const NO_FORWARD_LINK: &str = "None";
 
+/// The longest event name and description a reminder SMS carries. An SMS is
+/// sent in segments: 160 characters in GSM-7, or 70 in UCS-2 once any
+/// character outside GSM-7 appears (Polish letters, emoji); a longer message
+/// is split into parts of 153 (GSM-7) or 67 (UCS-2) characters, each charged
+/// as one SMS. With these limits a reminder is at most about 420 characters:
+/// 3 GSM-7 parts, or 7 UCS-2 parts at worst (a typical one is 2–4).
+pub const SMS_NAME_CHARS: usize = 60;
+pub const SMS_DESCRIPTION_CHARS: usize = 160;
+/// The longest description a reminder email carries (SES takes 40 MB; the
+/// API's own column holds 500 characters).
+pub const EMAIL_DESCRIPTION_CHARS: usize = 10_000;
+/// FCM refuses a message whose payload is over 4 KB; a reminder push's
+/// description is shortened until the whole FCM message fits.
+pub const FCM_PAYLOAD_BYTES: usize = 4096;
+
+/// The reminder SMS: name and description shortened (with `...`) to the
+/// SMS limits above, never refused for its length.
+pub fn reminder_sms(content: &ReminderContent) -> String {
+    let name = preview(content.event_name, SMS_NAME_CHARS);
+    let description = preview(content.description, SMS_DESCRIPTION_CHARS);
+    reminder_text(&ReminderContent { event_name: &name, description: &description, ..content.clone() })
+}
+
+/// The reminder email, its description shortened past
+/// [`EMAIL_DESCRIPTION_CHARS`].
+pub fn reminder_email_within_limits(content: &ReminderContent) -> EmailContent {
+    let description = preview(content.description, EMAIL_DESCRIPTION_CHARS);
+    reminder_email(&ReminderContent { description: &description, ..content.clone() })
+}
+
+/// The SNS message of the reminder push, its description shortened (with
+/// `...`) until the FCM message fits in [`FCM_PAYLOAD_BYTES`].
+pub fn reminder_push_message(content: &ReminderContent) -> String {
+    let mut limit = content.description.chars().count();
+    loop {
+        let description = preview(content.description, limit);
+        let name = if limit == 0 { preview(content.event_name, 100) } else { content.event_name.to_owned() };
+        let shortened = ReminderContent { event_name: &name, description: &description, ..content.clone() };
+        let push = reminder_push(&shortened);
+        if fcm_message(&push).len() <= FCM_PAYLOAD_BYTES || limit == 0 {
+            return sns_push_message(&push);
+        }
+        limit /= 2;
+    }
+}
+
 /// What a reminder tells one member about one event.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ReminderContent<'a> {
@@ -163,7 +209,12 @@ pub fn preview(text: &str, max_chars: usize) -> String {
 /// holding the FCM v1 message as a JSON string, and the `default` SNS
 /// requires.
 pub fn sns_push_message(push: &PushNotification) -> String {
-    let fcm = json!({
+    json!({ "default": push.body, "GCM": fcm_message(push) }).to_string()
+}
+
+/// The FCM v1 message of a push, as the `GCM` key carries it.
+fn fcm_message(push: &PushNotification) -> String {
+    json!({
         "fcmV1Message": {
             "message": {
                 "notification": { "title": push.title, "body": push.body },
@@ -179,8 +230,8 @@ pub fn sns_push_message(push: &PushNotification) -> String {
                 "data": push.data,
             }
         }
-    });
-    json!({ "default": push.body, "GCM": fcm.to_string() }).to_string()
+    })
+    .to_string()
 }
 
 #[cfg(test)]
@@ -377,5 +428,25 @@ mod tests {
         assert_eq!(preview("x", 0), "...");
         let exactly = "é".repeat(COMMENT_PREVIEW_CHARS);
         assert_eq!(preview(&exactly, COMMENT_PREVIEW_CHARS), exactly);
+    }
+
+    #[test]
+    fn oversized_descriptions_are_shortened_per_channel_never_refused() {
+        let long = "Zażółć gęślą jaźń 🎄 ".repeat(400);
+        let content = ReminderContent { description: &long, ..christmas_party() };
+        let sms = reminder_sms(&content);
+        assert!(sms.chars().count() <= 420, "{} characters", sms.chars().count());
+        assert!(sms.contains("..."), "{sms}");
+        let push = reminder_push_message(&content);
+        let outer: Value = serde_json::from_str(&push).unwrap();
+        let fcm = outer["GCM"].as_str().unwrap();
+        assert!(fcm.len() <= FCM_PAYLOAD_BYTES, "{} bytes", fcm.len());
+        assert!(outer["default"].as_str().unwrap().contains("..."));
+        let email = reminder_email_within_limits(&content);
+        assert!(email.text.chars().count() < EMAIL_DESCRIPTION_CHARS + 200);
+        // A short one goes out whole on every channel.
+        let short = christmas_party();
+        assert_eq!(reminder_sms(&short), reminder_text(&short));
+        assert_eq!(reminder_push_message(&short), sns_push_message(&reminder_push(&short)));
     }
 }

@@ -25,7 +25,7 @@ use std::time::Duration;
 use torium_aws::{AwsError, MessageQueue, OutgoingMessage};
 use torium_domain::{
     Channel, Delivery, DeliveryContent, Event, Firing, Member, MessageError, ReminderContent, ReminderId,
-    ReminderRequest, UserId, reminder_email, reminder_push, reminder_text, route, sns_push_message,
+    ReminderRequest, UserId, reminder_email_within_limits, reminder_push_message, reminder_sms, route,
 };
 use torium_runtime::aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use torium_runtime::{
@@ -309,12 +309,14 @@ fn render(event: &Event, occurrence_at: DateTime<Utc>, member: &Member, channel:
         member_count: event.member_count,
         payment_url: member.organization_payment_url.as_deref(),
     };
+    // Each channel's text within its limits (an oversized description is
+    // shortened with `...`, never an error that loses the reminder).
     match channel {
-        Channel::Sms => DeliveryContent::Sms { text: reminder_text(&content) },
+        Channel::Sms => DeliveryContent::Sms { text: reminder_sms(&content) },
         Channel::Email => {
-            let email = reminder_email(&content);
+            let email = reminder_email_within_limits(&content);
             DeliveryContent::Email { subject: email.subject, html: email.html, text: email.text }
         }
-        Channel::Push => DeliveryContent::Push { message: sns_push_message(&reminder_push(&content)) },
+        Channel::Push => DeliveryContent::Push { message: reminder_push_message(&content) },
     }
 }
