@@ -5,7 +5,10 @@ use crate::fixtures::{self, at};
 use crate::scheduling::{Queues, queues};
 use send_email::EmailSender;
 use send_push::PushSender;
-use send_sms::SmsSender;
+use send_sms::{OptOuts, SmsSender};
+
+/// A number on moto's fixed list of opted-out numbers (`ListPhoneNumbersOptedOut`).
+const MOTO_OPTED_OUT_NUMBER: &str = "+447700900907";
 use std::sync::atomic::{AtomicBool, Ordering};
 use torium_aws::{EmailOptions, Ses, SmsOptions, Sns};
 use torium_delivery::{ChannelSender, SendFailure, deliver_batch};
@@ -33,6 +36,7 @@ async fn senders() -> Senders {
         sms: SmsSender {
             sns: Sns::new(&sdk),
             options: SmsOptions { sms_type: "Transactional".into(), sender_id: Some("Torium".into()) },
+            opt_outs: OptOuts::load(&Sns::new(&sdk), std::time::Duration::from_secs(300)).await,
         },
         email: EmailSender { ses, options: EmailOptions { from_address, configuration_set: None } },
         push: PushSender { publisher: torium_delivery::SnsPushPublisher { sns: Sns::new(&sdk) } },
@@ -244,7 +248,8 @@ async fn bad_input_and_refused_recipients_are_acknowledged_and_logged() {
     let q = queues().await;
     let s = senders().await;
     let c = db.client().await;
-    let opted_out_phone = format!("{}99", &unique_phone()[..10]);
+    // On moto's list of opted-out numbers (ListPhoneNumbersOptedOut).
+    let opted_out_phone = MOTO_OPTED_OUT_NUMBER.to_owned();
     let good_phone = unique_phone();
     let opted_out = fixtures::unique_member(&c, "o", Some(&opted_out_phone), Some("SMS"), None, None).await;
     let good = fixtures::unique_member(&c, "g", Some(&good_phone), Some("SMS"), None, None).await;

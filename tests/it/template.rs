@@ -22,7 +22,7 @@ const NOT_SET_BY_TEMPLATE: [&str; 1] = ["DATABASE_URL"];
 /// Actions that have no resource types (or, for SMS, no ARN to name), so a
 /// statement may allow them on `"*"`.
 const ACTIONS_WITHOUT_RESOURCES: [&str; 4] =
-    ["xray:PutTraceSegments", "xray:PutTelemetryRecords", "sns:CheckIfPhoneNumberIsOptedOut", "sns:Publish"];
+    ["xray:PutTraceSegments", "xray:PutTelemetryRecords", "sns:ListPhoneNumbersOptedOut", "sns:Publish"];
 
 /// The queues the existing HTTP API sends to (contracts §2): logical id, the
 /// name after `<stack>-` by default, and the name the API has hard-coded. It

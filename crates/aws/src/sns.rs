@@ -48,6 +48,28 @@ impl Sns {
         Ok(output.is_opted_out())
     }
 
+    /// Every number that opted out of SMS from this account
+    /// (`ListPhoneNumbersOptedOut`, every page; at most 1,000 pages).
+    pub async fn opted_out_numbers(&self) -> Result<std::collections::HashSet<String>, AwsError> {
+        let mut numbers = std::collections::HashSet::new();
+        let mut next_token: Option<String> = None;
+        for _ in 0..1000 {
+            let output = self
+                .client
+                .list_phone_numbers_opted_out()
+                .set_next_token(next_token.take())
+                .send()
+                .await
+                .map_err(|e| classify("ListPhoneNumbersOptedOut", &e))?;
+            numbers.extend(output.phone_numbers().iter().cloned());
+            match output.next_token() {
+                Some(token) if !token.is_empty() => next_token = Some(token.to_owned()),
+                _ => break,
+            }
+        }
+        Ok(numbers)
+    }
+
     /// Publishes an SMS; returns SNS's message id.
     pub async fn publish_sms(&self, phone_number: &str, text: &str, options: &SmsOptions) -> Result<String, AwsError> {
         const OPERATION: &str = "Publish";

@@ -1,4 +1,4 @@
-use send_sms::{SmsSender, sms_options};
+use send_sms::{OptOuts, SmsSender, opt_out_refresh, sms_options};
 use torium_aws::Sns;
 use torium_delivery::deliver_batch;
 use torium_runtime::aws_lambda_events::event::sqs::SqsEvent;
@@ -9,7 +9,9 @@ use torium_runtime::{Consumer, cold_start};
 async fn main() -> Result<(), lambda_runtime::Error> {
     let start = cold_start().await?;
     let (env, sdk) = (&start.env, &start.sdk);
-    let sender = SmsSender { sns: Sns::new(sdk), options: sms_options(env)? };
+    let sns = Sns::new(sdk);
+    let opt_outs = OptOuts::load(&sns, opt_out_refresh(env)?).await;
+    let sender = SmsSender { sns, options: sms_options(env)?, opt_outs };
     let consumer = Consumer::from_env(env, sdk, "SEND_SMS_DLQ_URL")?;
     let (start, sender, consumer) = (&start, &sender, &consumer);
     lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| async move {
