@@ -680,3 +680,41 @@ fn template_api_queue_names_parameter_gives_the_three_queues_the_apis_names() {
     let spelt: Vec<_> = found.iter().filter(|(_, s)| s.contains(".fifo")).collect();
     assert!(spelt.is_empty(), "queue names spelt out instead of referenced: {spelt:?}");
 }
+
+/// The most concurrent instances of a function: its reserved concurrency,
+/// or the maximum concurrency of its SQS event source.
+fn concurrency_cap(deploy: &Deployment, f: &Function) -> Option<i64> {
+    let reserved = f.props.get("ReservedConcurrentExecutions").map(|v| deploy.value_number(v));
+    let scaling = f
+        .sqs_events()
+        .iter()
+        .find_map(|(_, e)| e.get("ScalingConfig").map(|c| deploy.value_number(&c["MaximumConcurrency"])));
+    reserved.or(scaling)
+}
+
+impl Deployment<'_> {
+    /// A number: literal or a parameter's value.
+    fn value_number(&self, v: &Value) -> i64 {
+        match v {
+            Value::Number(n) => n.as_i64().expect("an integer"),
+            other => self.value(other).parse().unwrap_or_else(|_| panic!("not a number: {other}")),
+        }
+    }
+}
+
+#[test]
+fn template_caps_every_function_so_database_connections_stay_under_the_budget() {
+    let t = Template::load();
+    let deploy = Deployment { template: &t, stack: "torium", parameters: BTreeMap::new() };
+    let pool_size = deploy.value_number(&t.globals()["Environment"]["Variables"]["DB_POOL_SIZE"]);
+    let budget: i64 = deploy.parameter("DatabaseMaxConnections").parse().unwrap();
+    let mut total = 0;
+    let mut per_function = Vec::new();
+    for f in t.functions() {
+        let cap = concurrency_cap(&deploy, &f).unwrap_or_else(|| panic!("{}: no concurrency cap", f.id));
+        total += cap * pool_size;
+        per_function.push(format!("{} {cap} x {pool_size}", f.id));
+    }
+    assert!(total <= budget, "worst case {total} connections over DatabaseMaxConnections {budget}: {per_function:?}");
+    assert_eq!(total, 68, "the figure docs/deploy.md and the parameter's description give: {per_function:?}");
+}

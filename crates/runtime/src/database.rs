@@ -1,7 +1,8 @@
 //! The database pool of a handler, built once per cold start from either
 //! `DATABASE_URL` or `DB_SECRET_ARN` (an RDS-style secret read once from
 //! Secrets Manager), with `PGSSLMODE`, `PGSSLROOTCERT`, `DB_POOL_SIZE` and
-//! `DB_STATEMENT_TIMEOUT_MS`. Connections carry TCP keepalives.
+//! `DB_STATEMENT_TIMEOUT_MS` and `DB_IDLE_SESSION_TIMEOUT_MS`. Connections
+//! carry TCP keepalives.
 
 use crate::config::{ConfigError, Env};
 use torium_aws::SecretStore;
@@ -30,6 +31,9 @@ pub async fn database_settings(env: &Env, secrets: &impl SecretStore) -> Result<
     let statement_ms: u64 =
         env.parsed_or("DB_STATEMENT_TIMEOUT_MS", torium_store::DEFAULT_STATEMENT_TIMEOUT.as_millis() as u64)?;
     settings.set_statement_timeout(std::time::Duration::from_millis(statement_ms));
+    let idle_ms: u64 =
+        env.parsed_or("DB_IDLE_SESSION_TIMEOUT_MS", torium_store::DEFAULT_IDLE_SESSION_TIMEOUT.as_millis() as u64)?;
+    settings.set_idle_session_timeout(std::time::Duration::from_millis(idle_ms));
     Ok(settings)
 }
 

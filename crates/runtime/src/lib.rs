@@ -35,9 +35,20 @@ pub struct ColdStart {
     pub margin: Duration,
 }
 
+/// A pooled connection unused this long is closed at the next invocation's
+/// start (the server's `idle_session_timeout` closes those of a sandbox that
+/// is frozen or gone).
+pub const POOL_IDLE_RELEASE: Duration = Duration::from_secs(60);
+
 impl ColdStart {
-    /// The time an invocation has, from its Lambda context.
-    pub fn deadline(&self, context: &lambda_runtime::Context) -> Deadline {
+    /// What every handler calls as an invocation starts: releases pooled
+    /// connections idle for [`POOL_IDLE_RELEASE`], and gives the time the
+    /// invocation has, from its Lambda context.
+    pub fn begin_invocation(&self, context: &lambda_runtime::Context) -> Deadline {
+        let released = self.store.pool().retain(|_, metrics| metrics.last_used() < POOL_IDLE_RELEASE).removed.len();
+        if released > 0 {
+            tracing::debug!(released, "idle database connections released");
+        }
         let deadline = Deadline::at_epoch_millis(context.deadline, self.margin);
         tracing::debug!(
             deadline_ms = context.deadline,

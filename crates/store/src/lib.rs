@@ -22,6 +22,6 @@ pub use repo::events::CommentAudience;
 pub use repo::groups::InvitationToPush;
 pub use repo::scheduling::{DueEvent, RecordedFiring, ScheduleAdvance, SchedulerRun};
 pub use repo::signup::SignUp;
-pub use settings::{DEFAULT_STATEMENT_TIMEOUT, DbSettings, SettingsError, SslMode};
+pub use settings::{DEFAULT_IDLE_SESSION_TIMEOUT, DEFAULT_STATEMENT_TIMEOUT, DbSettings, SettingsError, SslMode};
 
 pub use deadpool_postgres::Pool;

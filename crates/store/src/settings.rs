@@ -50,6 +50,8 @@ pub struct DbSettings {
     /// Connections kept per process. A Lambda sandbox runs one invocation at
     /// a time, so a few are plenty and the database's limit is spared.
     pub pool_size: usize,
+    statement_timeout: std::time::Duration,
+    idle_session_timeout: std::time::Duration,
 }
 
 /// The secret RDS / Aurora writes for a database user.
@@ -82,6 +84,9 @@ pub const DEFAULT_POOL_SIZE: usize = 4;
 
 /// The server-side bound on one statement, unless `DB_STATEMENT_TIMEOUT_MS` says otherwise.
 pub const DEFAULT_STATEMENT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// How long the server keeps an idle session, unless `DB_IDLE_SESSION_TIMEOUT_MS` says otherwise.
+pub const DEFAULT_IDLE_SESSION_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(300);
 
 impl DbSettings {
     /// From a `postgres://user:password@host:port/db` URL (or a libpq
@@ -122,15 +127,38 @@ impl DbSettings {
         config.keepalives_idle(std::time::Duration::from_secs(20));
         config.keepalives_interval(std::time::Duration::from_secs(5));
         config.keepalives_retries(3);
-        let mut settings = DbSettings { config, ssl_mode, root_cert_path: None, pool_size: DEFAULT_POOL_SIZE };
-        settings.set_statement_timeout(DEFAULT_STATEMENT_TIMEOUT);
+        let mut settings = DbSettings {
+            config,
+            ssl_mode,
+            root_cert_path: None,
+            pool_size: DEFAULT_POOL_SIZE,
+            statement_timeout: DEFAULT_STATEMENT_TIMEOUT,
+            idle_session_timeout: DEFAULT_IDLE_SESSION_TIMEOUT,
+        };
+        settings.apply_server_options();
         settings
     }
 
     /// The server cancels any statement running longer (and the lock waits
     /// inside it): no statement outlives the invocation that sent it.
     pub fn set_statement_timeout(&mut self, timeout: std::time::Duration) {
-        self.config.options(format!("-c statement_timeout={}", timeout.as_millis()));
+        self.statement_timeout = timeout;
+        self.apply_server_options();
+    }
+
+    /// The server closes a session idle this long (zero: never), so the
+    /// connections of a frozen or retired Lambda sandbox are released.
+    pub fn set_idle_session_timeout(&mut self, timeout: std::time::Duration) {
+        self.idle_session_timeout = timeout;
+        self.apply_server_options();
+    }
+
+    fn apply_server_options(&mut self) {
+        self.config.options(format!(
+            "-c statement_timeout={} -c idle_session_timeout={}",
+            self.statement_timeout.as_millis(),
+            self.idle_session_timeout.as_millis()
+        ));
     }
 }
 

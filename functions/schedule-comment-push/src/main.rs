@@ -12,7 +12,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let consumer = Consumer::from_env(&start.env, &start.sdk, "COMMENT_PUSH_DLQ_URL")?;
     let (start, publisher, consumer) = (&start, &publisher, &consumer);
     lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| async move {
-        let deadline = start.deadline(&event.context);
+        let deadline = start.begin_invocation(&event.context);
         Ok::<_, lambda_runtime::Error>(handle_batch(&start.store, publisher, consumer, &deadline, &event.payload).await)
     }))
     .await

@@ -12,7 +12,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let (start, queue, config) = (&start, &queue, &config);
     lambda_runtime::run(service_fn(move |event: LambdaEvent<EventBridgeEvent>| async move {
         let now = event.payload.time.ok_or(SchedulerError::NoTime)?;
-        let deadline = start.deadline(&event.context);
+        let deadline = start.begin_invocation(&event.context);
         Ok::<_, lambda_runtime::Error>(run_scheduler(&start.store, queue, config, &deadline, now).await?)
     }))
     .await

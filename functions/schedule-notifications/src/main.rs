@@ -12,7 +12,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let consumer = Consumer::from_env(&start.env, &start.sdk, "SCHEDULE_NOTIFICATIONS_DLQ_URL")?;
     let (start, queue, config, consumer) = (&start, &queue, &config, &consumer);
     lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| async move {
-        let deadline = start.deadline(&event.context);
+        let deadline = start.begin_invocation(&event.context);
         Ok::<_, lambda_runtime::Error>(
             handle_batch(&start.store, queue, config, consumer, &deadline, &event.payload).await,
         )

@@ -15,7 +15,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let consumer = Consumer::from_env(env, sdk, "SEND_SMS_DLQ_URL")?;
     let (start, sender, consumer) = (&start, &sender, &consumer);
     lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| async move {
-        let deadline = start.deadline(&event.context);
+        let deadline = start.begin_invocation(&event.context);
         Ok::<_, lambda_runtime::Error>(deliver_batch(&start.store, sender, consumer, &deadline, &event.payload).await)
     }))
     .await
