@@ -21,9 +21,13 @@ pub enum DatabaseSetupError {
 /// Where the database is, from the environment (and the secret, if named).
 pub async fn database_settings(env: &Env, secrets: &impl SecretStore) -> Result<DbSettings, DatabaseSetupError> {
     let ssl_mode: SslMode = env.parsed_or("PGSSLMODE", SslMode::Disable)?;
+    // The secret names the database; an RDS Proxy in front of it (`DB_HOST`)
+    // is reached with the same credentials at its own host.
     let mut settings = match (env.optional("DATABASE_URL"), env.optional("DB_SECRET_ARN")) {
         (Some(url), _) => DbSettings::from_url(url, ssl_mode)?,
-        (None, Some(arn)) => DbSettings::from_rds_secret(&secrets.secret_string(arn).await?, ssl_mode)?,
+        (None, Some(arn)) => {
+            DbSettings::from_rds_secret_at(&secrets.secret_string(arn).await?, ssl_mode, env.optional("DB_HOST"))?
+        }
         (None, None) => return Err(ConfigError::Missing("DATABASE_URL or DB_SECRET_ARN").into()),
     };
     settings.root_cert_path = env.optional("PGSSLROOTCERT").map(str::to_owned);

@@ -101,11 +101,17 @@ impl DbSettings {
     /// From the JSON of an RDS-style secret (`host`, `port`, `username`,
     /// `password`, `dbname`).
     pub fn from_rds_secret(json: &str, ssl_mode: SslMode) -> Result<Self, SettingsError> {
+        Self::from_rds_secret_at(json, ssl_mode, None)
+    }
+
+    /// [`DbSettings::from_rds_secret`] at another host than the secret's
+    /// (an RDS Proxy in front of the database), when `host` is given.
+    pub fn from_rds_secret_at(json: &str, ssl_mode: SslMode, host: Option<&str>) -> Result<Self, SettingsError> {
         let secret: RdsSecret = serde_json::from_str(json)
             .map_err(|e| SettingsError(format!("the database secret is not RDS-style JSON: {e}")))?;
         let mut config = tokio_postgres::Config::new();
         config
-            .host(&secret.host)
+            .host(host.unwrap_or(&secret.host))
             .port(secret.port.unwrap_or(5432))
             .user(&secret.username)
             .password(secret.password)
@@ -179,6 +185,17 @@ mod tests {
         let s = DbSettings::from_rds_secret(json, SslMode::Disable).unwrap();
         assert_eq!(s.config.get_ports(), &[6000]);
         assert_eq!(s.config.get_dbname(), Some("postgres"));
+
+        // Through an RDS Proxy: the secret's credentials, the proxy's host only.
+        let s = DbSettings::from_rds_secret_at(
+            json,
+            SslMode::Require,
+            Some("torium-db.proxy-x.eu-central-1.rds.amazonaws.com"),
+        )
+        .unwrap();
+        let hosts: Vec<String> = s.config.get_hosts().iter().map(|h| format!("{h:?}")).collect();
+        assert_eq!(hosts, [r#"Tcp("torium-db.proxy-x.eu-central-1.rds.amazonaws.com")"#]);
+        assert_eq!(s.config.get_user(), Some("app"));
     }
 
     #[test]
