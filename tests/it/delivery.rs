@@ -224,10 +224,21 @@ async fn a_transient_error_returns_only_that_users_message_then_all_are_sent_onc
     let number_of = |m: &ReceivedMessage| Delivery::parse(&m.body).unwrap().receiver;
     let flaky = FlakyOnce { inner: &s.sms, number: number_of(&batch[2]), failed: AtomicBool::new(false) };
 
-    let response =
-        deliver_batch(&db.store, &flaky, &fixtures::consumer().await, &fixtures::deadline(), &sqs_event(&batch)).await;
+    let (metrics, emitted) = torium_runtime::Metrics::in_memory("send-sms");
+    let consumer = torium_runtime::Consumer { metrics, ..fixtures::consumer().await };
+    let response = deliver_batch(&db.store, &flaky, &consumer, &fixtures::deadline(), &sqs_event(&batch)).await;
     // Each user is a message group of their own: the others are not held back.
     assert_eq!(failed_ids(&response), [batch[2].message_id.as_str()]);
+    // The batch as EMF metrics: four sent, one returned, four lateness values.
+    let records: Vec<serde_json::Value> =
+        emitted.lock().unwrap().iter().map(|line| serde_json::from_str(line).unwrap()).collect();
+    let deliveries = |outcome: &str| {
+        records.iter().find(|r| r["Outcome"] == outcome && r["Channel"] == "sms").map(|r| r["Deliveries"].clone())
+    };
+    assert_eq!(deliveries("sent"), Some(serde_json::json!(4.0)));
+    assert_eq!(deliveries("returned"), Some(serde_json::json!(1.0)));
+    let lateness = records.iter().find_map(|r| r["DeliveryLateness"].as_array().cloned()).expect("lateness values");
+    assert_eq!(lateness.len(), 4);
     let sent: Vec<usize> = batch.iter().map(|m| sms_to(&number_of(m)).len()).collect();
     assert_eq!(sent, [1, 1, 0, 1, 1]);
     let statuses: Vec<String> = log_rows(&db).await.into_iter().map(|r| r.1).collect();

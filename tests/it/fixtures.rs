@@ -6,7 +6,7 @@
 use chrono::{DateTime, Utc};
 use std::time::Duration;
 use torium_aws::{SqsDeadLetters, SqsQueue};
-use torium_runtime::{Consumer, DEFAULT_GROUP_CONCURRENCY, Deadline};
+use torium_runtime::{Consumer, DEFAULT_GROUP_CONCURRENCY, Deadline, Metrics};
 use torium_store::PooledClient;
 use torium_tests::moto;
 
@@ -20,7 +20,11 @@ pub fn deadline() -> Deadline {
 pub async fn consumer() -> Consumer<SqsDeadLetters> {
     let sqs = SqsQueue::new(&moto::sdk_config().await);
     let url = moto::create_fifo_queue(sqs.client(), "dlq").await;
-    Consumer { dead_letters: SqsDeadLetters::new(&sqs, url), group_concurrency: DEFAULT_GROUP_CONCURRENCY }
+    Consumer {
+        dead_letters: SqsDeadLetters::new(&sqs, url),
+        group_concurrency: DEFAULT_GROUP_CONCURRENCY,
+        metrics: Metrics::in_memory("test").0,
+    }
 }
 
 pub async fn user(db: &PooledClient, email: &str) -> i64 {

@@ -15,9 +15,10 @@ use serde_json::{Map, Value, json};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
-/// Read by the code but replaced by the template: deployed functions get
-/// `DB_SECRET_ARN` instead of a URL with a password in it.
-const NOT_SET_BY_TEMPLATE: [&str; 1] = ["DATABASE_URL"];
+/// Read by the code but never set by the template: `DATABASE_URL` (deployed
+/// functions get `DB_SECRET_ARN` instead of a URL with a password in it),
+/// and what Lambda itself sets in every function's environment.
+const NOT_SET_BY_TEMPLATE: [&str; 2] = ["DATABASE_URL", "AWS_LAMBDA_FUNCTION_NAME"];
 
 /// Actions that have no resource types (or, for SMS, no ARN to name), so a
 /// statement may allow them on `"*"`.

@@ -31,6 +31,7 @@ use std::future::Future;
 use std::time::Duration;
 use torium_domain::{Channel, Delivery, DeliveryStatus, MessageError};
 use torium_runtime::aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
+use torium_runtime::metrics::{self, Measure, Metrics};
 use torium_runtime::{
     Consumer, DeadLetterQueue, Deadline, FifoBatch, RecordOutcome, body_of, redact_email, redact_phone, set_aside,
 };
@@ -61,8 +62,8 @@ pub trait ChannelSender: Send + Sync {
     fn send(&self, delivery: &Delivery) -> impl Future<Output = Result<String, SendFailure>> + Send;
 }
 
-/// What a batch did, for logs and tests.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+/// What a batch did, for logs, metrics and tests.
+#[derive(Debug, Clone, PartialEq, Default)]
 pub struct BatchSummary {
     pub sent: usize,
     pub already_sent: usize,
@@ -70,6 +71,38 @@ pub struct BatchSummary {
     pub unknown: usize,
     pub set_aside: usize,
     pub returned_for_retry: usize,
+    /// Each sent delivery's lateness: provider accept minus trigger time.
+    pub lateness_ms: Vec<f64>,
+}
+
+impl BatchSummary {
+    /// The batch as EMF metrics: deliveries by channel and outcome, and the
+    /// lateness of each (by channel, and across the namespace for alarms).
+    fn report(&self, channel: Channel, metrics: &Metrics) {
+        for (outcome, count) in [
+            ("sent", self.sent),
+            ("failed", self.failed_permanently),
+            ("already_sent", self.already_sent),
+            ("unknown", self.unknown),
+            ("set_aside", self.set_aside),
+            ("returned", self.returned_for_retry),
+        ] {
+            if count > 0 {
+                metrics.emit(
+                    &[("Channel", channel.as_str()), ("Outcome", outcome)],
+                    &[&["Channel", "Outcome"], &["Outcome"]],
+                    &[Measure::count(metrics::DELIVERIES, &[count as f64])],
+                );
+            }
+        }
+        for lateness in self.lateness_ms.chunks(100) {
+            metrics.emit(
+                &[("Channel", channel.as_str())],
+                &[&["Channel"], &[]],
+                &[Measure::millis(metrics::DELIVERY_LATENESS, lateness)],
+            );
+        }
+    }
 }
 
 impl std::ops::AddAssign for BatchSummary {
@@ -80,6 +113,7 @@ impl std::ops::AddAssign for BatchSummary {
         self.unknown += other.unknown;
         self.set_aside += other.set_aside;
         self.returned_for_retry += other.returned_for_retry;
+        self.lateness_ms.extend(other.lateness_ms);
     }
 }
 
@@ -116,6 +150,8 @@ pub async fn deliver_batch(
 ) -> SqsBatchResponse {
     let mut batch = FifoBatch::new(&event.records);
     let summary = deliver(store, sender, consumer, deadline, &mut batch).await;
+    summary.report(sender.channel(), &consumer.metrics);
+    consumer.report_batch(summary.returned_for_retry, summary.set_aside);
     tracing::info!(
         channel = %sender.channel(),
         messages = event.records.len(),
@@ -289,8 +325,10 @@ async fn send_one(
     match result {
         Ok(provider_message_id) => {
             tracing::info!(%provider_message_id, "delivered");
+            let at = Utc::now();
             summary.sent += 1;
-            (DeliveryOutcome::Sent { provider_message_id, at: Utc::now() }, false)
+            summary.lateness_ms.push((at - delivery.trigger_at).num_milliseconds() as f64);
+            (DeliveryOutcome::Sent { provider_message_id, at }, false)
         }
         Err(SendFailure::Permanent { error, user_effect }) => {
             tracing::warn!(error = %scrub(&error, delivery), "refused for good; not retried");

@@ -19,6 +19,7 @@
 
 use crate::config::{ConfigError, Env};
 use crate::deadline::Deadline;
+use crate::metrics::{self, Measure, Metrics};
 use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
 use chrono::{DateTime, Utc};
 use futures::{StreamExt, stream};
@@ -38,23 +39,47 @@ pub struct Consumer<D> {
     pub dead_letters: D,
     /// `GROUP_CONCURRENCY` (default 10, at least 1).
     pub group_concurrency: usize,
+    /// Where the batch's metrics go.
+    pub metrics: Metrics,
 }
 
 impl Consumer<SqsDeadLetters> {
     /// The dead-letter queue from the variable `dlq_variable` (its URL; the
-    /// template sets it per function) and `GROUP_CONCURRENCY`.
-    pub fn from_env(env: &Env, sdk: &SdkConfig, dlq_variable: &'static str) -> Result<Self, ConfigError> {
+    /// template sets it per function), `GROUP_CONCURRENCY`, and the
+    /// function's metrics.
+    pub fn from_env(
+        env: &Env,
+        sdk: &SdkConfig,
+        metrics: &Metrics,
+        dlq_variable: &'static str,
+    ) -> Result<Self, ConfigError> {
         let dead_letters = SqsDeadLetters::new(&SqsQueue::new(sdk), env.required(dlq_variable)?);
         let group_concurrency = env.parsed_or("GROUP_CONCURRENCY", DEFAULT_GROUP_CONCURRENCY)?.max(1);
-        Ok(Consumer { dead_letters, group_concurrency })
+        Ok(Consumer { dead_letters, group_concurrency, metrics: metrics.clone() })
+    }
+}
+
+impl<D> Consumer<D> {
+    /// What a batch returned to SQS and set aside, as metrics.
+    pub fn report_batch(&self, returned: usize, set_aside: usize) {
+        self.metrics.emit(
+            &[],
+            &[&["Function"]],
+            &[
+                Measure::count(metrics::BATCH_ITEM_FAILURES, &[returned as f64]),
+                Measure::count(metrics::POISON_MESSAGES, &[set_aside as f64]),
+            ],
+        );
     }
 }
 
 /// What became of one record in its group's run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RecordOutcome {
-    /// Handled, or set aside: acknowledge it.
+    /// Handled: acknowledge it.
     Done,
+    /// Poison, now in the dead-letter queue: acknowledge it.
+    SetAside,
     /// Return it (and, the group's run having stopped, the rest of the group).
     Retry,
 }
@@ -178,15 +203,15 @@ impl<'a> FifoBatch<'a> {
     pub fn apply(&mut self, outcomes: &[(usize, RecordOutcome)]) {
         for &(index, outcome) in outcomes {
             match outcome {
-                RecordOutcome::Done => self.done(index),
+                RecordOutcome::Done | RecordOutcome::SetAside => self.done(index),
                 RecordOutcome::Retry => self.retry(index),
             }
         }
     }
 }
 
-/// Sets a poison record aside in the dead-letter queue: `Done` once it is
-/// there, `Retry` if the dead-letter queue refused it (it goes back).
+/// Sets a poison record aside in the dead-letter queue: `SetAside` once it
+/// is there, `Retry` if the dead-letter queue refused it (it goes back).
 pub async fn set_aside(
     record: &SqsMessage,
     reason: &str,
@@ -207,7 +232,7 @@ pub async fn set_aside(
     match sent {
         Ok(()) => {
             tracing::error!(message_id = letter.message_id, %reason, "poison message set aside in the dead-letter queue");
-            RecordOutcome::Done
+            RecordOutcome::SetAside
         }
         Err(error) => {
             tracing::error!(message_id = letter.message_id, %reason, %error, "poison message could not be set aside; returned");
@@ -259,6 +284,8 @@ where
     for outcomes in &runs {
         batch.apply(outcomes);
     }
+    let set_aside = runs.iter().flatten().filter(|(_, outcome)| *outcome == RecordOutcome::SetAside).count();
+    consumer.report_batch(batch.returned(), set_aside);
     batch.response()
 }
 
@@ -360,7 +387,7 @@ mod tests {
     /// Fails the ids in `retry`, poisons those in `poison`, records the order.
     async fn run(event: &SqsEvent, retry: &[&str], poison: &[&str], letters: &Letters) -> (Vec<String>, Vec<String>) {
         let seen = RefCell::new(Vec::new());
-        let consumer = Consumer { dead_letters: letters, group_concurrency: 1 };
+        let consumer = Consumer { dead_letters: letters, group_concurrency: 1, metrics: Metrics::in_memory("test").0 };
         let response = process_fifo_batch(event, &consumer, &long(), |_, body| {
             seen.borrow_mut().push(body.to_owned());
             let outcome = if retry.contains(&body) {
@@ -438,7 +465,8 @@ mod tests {
         let event = batch(&[("a", "g1"), ("slow", "g2"), ("c", "g3"), ("d", "g4")]);
         let deadline = Deadline::after(Duration::from_millis(500), Duration::from_millis(250));
         let seen = RefCell::new(Vec::new());
-        let consumer = Consumer { dead_letters: Letters::default(), group_concurrency: 1 };
+        let consumer =
+            Consumer { dead_letters: Letters::default(), group_concurrency: 1, metrics: Metrics::in_memory("test").0 };
         let response = process_fifo_batch(&event, &consumer, &deadline, |_, body| {
             seen.borrow_mut().push(body.to_owned());
             let slow = body == "slow";
@@ -458,7 +486,8 @@ mod tests {
     async fn groups_run_at_once_each_in_order() {
         let event = batch(&[("slow", "g1"), ("a2", "g1"), ("b1", "g2"), ("b2", "g2")]);
         let seen = Mutex::new(Vec::new());
-        let consumer = Consumer { dead_letters: Letters::default(), group_concurrency: 2 };
+        let consumer =
+            Consumer { dead_letters: Letters::default(), group_concurrency: 2, metrics: Metrics::in_memory("test").0 };
         let response = process_fifo_batch(&event, &consumer, &long(), |_, body| {
             let seen = &seen;
             async move {

@@ -6,6 +6,7 @@ pub mod batch;
 pub mod config;
 mod database;
 pub mod deadline;
+pub mod metrics;
 mod telemetry;
 
 use std::time::Duration;
@@ -19,6 +20,7 @@ pub use batch::{
 pub use config::{ConfigError, Env};
 pub use database::{database_pool, database_settings, warm_up};
 pub use deadline::{DEFAULT_MARGIN, Deadline, DeadlineReached};
+pub use metrics::{Measure, Metrics};
 pub use telemetry::{init_tracing, redact_email, redact_phone};
 pub use torium_aws::{DeadLetter, DeadLetterQueue, SqsDeadLetters};
 
@@ -33,6 +35,8 @@ pub struct ColdStart {
     pub store: Store,
     /// Kept back from every invocation's deadline (`DEADLINE_MARGIN_MS`).
     pub margin: Duration,
+    /// EMF metrics under `METRICS_NAMESPACE` (default `Torium`).
+    pub metrics: Metrics,
 }
 
 /// A pooled connection unused this long is closed at the next invocation's
@@ -64,13 +68,31 @@ impl ColdStart {
 /// named by `DB_SECRET_ARN`, read once), with a first connection opened
 /// before the first invocation.
 pub async fn cold_start() -> Result<ColdStart, lambda_runtime::Error> {
+    let started = std::time::Instant::now();
     init_tracing();
     let env = Env::from_process();
+    let function = env.optional("AWS_LAMBDA_FUNCTION_NAME").map(str::to_owned).unwrap_or_else(binary_name);
+    let metrics = Metrics::new(env.optional("METRICS_NAMESPACE").unwrap_or(metrics::DEFAULT_NAMESPACE), &function);
     let sdk = load_sdk_config_with(&call_limits(&env)?).await;
     let store = Store::new(database_pool(&env, &SecretsManager::new(&sdk)).await?);
     warm_up(store.pool()).await;
     let margin = Duration::from_millis(env.parsed_or("DEADLINE_MARGIN_MS", DEFAULT_MARGIN.as_millis() as u64)?);
-    Ok(ColdStart { env, sdk, store, margin })
+    let took = started.elapsed().as_secs_f64() * 1000.0;
+    metrics.emit(
+        &[],
+        &[&["Function"]],
+        &[Measure::count(metrics::COLD_STARTS, &[1.0]), Measure::millis(metrics::COLD_START_DURATION, &[took])],
+    );
+    Ok(ColdStart { env, sdk, store, margin, metrics })
+}
+
+/// The running binary's name (the function's package), for the `Function`
+/// dimension where Lambda's `AWS_LAMBDA_FUNCTION_NAME` is not set.
+fn binary_name() -> String {
+    std::env::args()
+        .next()
+        .and_then(|path| std::path::Path::new(&path).file_name().map(|n| n.to_string_lossy().into_owned()))
+        .unwrap_or_else(|| "unknown".to_owned())
 }
 
 /// The AWS call limits, defaults overridden by `SDK_CONNECT_TIMEOUT_MS`,

@@ -9,7 +9,7 @@ use torium_runtime::{Consumer, cold_start};
 async fn main() -> Result<(), lambda_runtime::Error> {
     let start = cold_start().await?;
     let publisher = SnsPushPublisher { sns: Sns::new(&start.sdk) };
-    let consumer = Consumer::from_env(&start.env, &start.sdk, "COMMENT_PUSH_DLQ_URL")?;
+    let consumer = Consumer::from_env(&start.env, &start.sdk, &start.metrics, "COMMENT_PUSH_DLQ_URL")?;
     let (start, publisher, consumer) = (&start, &publisher, &consumer);
     lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| async move {
         let deadline = start.begin_invocation(&event.context);

@@ -24,6 +24,7 @@ use chrono::{DateTime, TimeDelta, Utc};
 use serde::Serialize;
 use torium_aws::{AwsError, MessageQueue, OutgoingMessage};
 use torium_domain::{ReminderDue, ReminderSchedule, plan_firings};
+use torium_runtime::metrics::{self, Measure, Metrics};
 use torium_runtime::{ConfigError, Deadline, DeadlineReached, Env};
 use torium_store::{DueEvent, ScheduleAdvance, SchedulerRun, Store, StoreError, TransactionError};
 
@@ -53,11 +54,30 @@ impl SchedulerConfig {
 }
 
 /// What a run did; returned to the caller and logged.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize)]
 pub struct RunSummary {
     pub claimed: usize,
     pub enqueued: usize,
     pub skipped: usize,
+    /// How long claiming due events took, every batch together.
+    pub claim_ms: f64,
+}
+
+impl RunSummary {
+    /// The run as EMF metrics (its liveness included).
+    pub fn report(&self, metrics: &Metrics) {
+        metrics.emit(
+            &[],
+            &[&["Function"], &[]],
+            &[
+                Measure::count(metrics::SCHEDULER_RUNS, &[1.0]),
+                Measure::count(metrics::SCHEDULER_CLAIMED, &[self.claimed as f64]),
+                Measure::count(metrics::SCHEDULER_ENQUEUED, &[self.enqueued as f64]),
+                Measure::count(metrics::SCHEDULER_SKIPPED, &[self.skipped as f64]),
+                Measure::millis(metrics::SCHEDULER_CLAIM_DURATION, &[self.claim_ms]),
+            ],
+        );
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -95,7 +115,9 @@ pub async fn run_scheduler(
             break;
         }
         let mut batch = RunSummary::default();
+        let claim_started = std::time::Instant::now();
         let claim = store.with_due_events(now, config.claim_batch_size, |due| {
+            batch.claim_ms = claim_started.elapsed().as_secs_f64() * 1000.0;
             let (advances, messages) = plan_batch(&due, now, config.max_lateness);
             batch.enqueued = messages.len();
             batch.skipped = advances.iter().map(|a| a.skipped.len()).sum();
@@ -114,6 +136,7 @@ pub async fn run_scheduler(
             }
         };
         summary.claimed += claimed;
+        summary.claim_ms += batch.claim_ms;
         summary.enqueued += batch.enqueued;
         summary.skipped += batch.skipped;
         if (claimed as i64) < config.claim_batch_size {

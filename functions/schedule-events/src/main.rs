@@ -13,7 +13,9 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     lambda_runtime::run(service_fn(move |event: LambdaEvent<EventBridgeEvent>| async move {
         let now = event.payload.time.ok_or(SchedulerError::NoTime)?;
         let deadline = start.begin_invocation(&event.context);
-        Ok::<_, lambda_runtime::Error>(run_scheduler(&start.store, queue, config, &deadline, now).await?)
+        let summary = run_scheduler(&start.store, queue, config, &deadline, now).await?;
+        summary.report(&start.metrics);
+        Ok::<_, lambda_runtime::Error>(summary)
     }))
     .await
 }

@@ -28,6 +28,7 @@ use torium_domain::{
     ReminderRequest, UserId, reminder_email_within_limits, reminder_push_message, reminder_sms, route,
 };
 use torium_runtime::aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
+use torium_runtime::metrics::{self, Measure, Metrics};
 use torium_runtime::{
     ConfigError, Consumer, DeadLetterQueue, Deadline, DeadlineReached, Env, MessageFailure, process_fifo_batch, sent_at,
 };
@@ -137,9 +138,34 @@ pub async fn handle_batch(
 ) -> SqsBatchResponse {
     process_fifo_batch(event, consumer, deadline, |record, body| async move {
         let firing = firing_of(record, body)?;
-        fan_out(store, queue, config, deadline, firing).await.map(drop).map_err(Into::into)
+        let summary = fan_out(store, queue, config, deadline, firing).await?;
+        summary.report(&consumer.metrics);
+        Ok(())
     })
     .await
+}
+
+impl FanOutSummary {
+    /// The fan-out as EMF metrics: members enqueued, SQS calls, pages.
+    pub fn report(&self, metrics: &Metrics) {
+        let members = self.per_channel.values().sum::<usize>() + self.unreachable;
+        metrics.emit(
+            &[],
+            &[&["Function"]],
+            &[
+                Measure::count(metrics::FAN_OUT_MEMBERS, &[members as f64]),
+                Measure::count(metrics::FAN_OUT_SQS_CALLS, &[self.queue_calls as f64]),
+                Measure::count(metrics::FAN_OUT_PAGES, &[self.pages as f64]),
+            ],
+        );
+        if self.unreachable > 0 {
+            metrics.emit(
+                &[("Channel", "none"), ("Outcome", "skipped")],
+                &[&["Channel", "Outcome"], &["Outcome"]],
+                &[Measure::count(metrics::DELIVERIES, &[self.unreachable as f64])],
+            );
+        }
+    }
 }
 
 /// The firing a message asks for (see the module's first lines).

@@ -10,7 +10,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let start = cold_start().await?;
     let (env, sdk) = (&start.env, &start.sdk);
     let sender = EmailSender { ses: Ses::new(sdk), options: email_options(env)? };
-    let consumer = Consumer::from_env(env, sdk, "SEND_EMAIL_DLQ_URL")?;
+    let consumer = Consumer::from_env(env, sdk, &start.metrics, "SEND_EMAIL_DLQ_URL")?;
     let (start, sender, consumer) = (&start, &sender, &consumer);
     lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| async move {
         let deadline = start.begin_invocation(&event.context);

@@ -10,7 +10,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let start = cold_start().await?;
     let (env, sdk) = (&start.env, &start.sdk);
     let sender = PushSender { publisher: SnsPushPublisher { sns: Sns::new(sdk) } };
-    let consumer = Consumer::from_env(env, sdk, "SEND_PUSH_DLQ_URL")?;
+    let consumer = Consumer::from_env(env, sdk, &start.metrics, "SEND_PUSH_DLQ_URL")?;
     let (start, sender, consumer) = (&start, &sender, &consumer);
     lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| async move {
         let deadline = start.begin_invocation(&event.context);

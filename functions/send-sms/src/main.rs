@@ -12,7 +12,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let sns = Sns::new(sdk);
     let opt_outs = OptOuts::load(&sns, opt_out_refresh(env)?).await;
     let sender = SmsSender { sns, options: sms_options(env)?, opt_outs };
-    let consumer = Consumer::from_env(env, sdk, "SEND_SMS_DLQ_URL")?;
+    let consumer = Consumer::from_env(env, sdk, &start.metrics, "SEND_SMS_DLQ_URL")?;
     let (start, sender, consumer) = (&start, &sender, &consumer);
     lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| async move {
         let deadline = start.begin_invocation(&event.context);
