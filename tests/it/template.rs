@@ -719,3 +719,61 @@ fn template_caps_every_function_so_database_connections_stay_under_the_budget() 
     assert!(total <= budget, "worst case {total} connections over DatabaseMaxConnections {budget}: {per_function:?}");
     assert_eq!(total, 68, "the figure docs/deploy.md and the parameter's description give: {per_function:?}");
 }
+
+/// The metrics of our own namespace that a dashboard widget names: metric
+/// rows (`[namespace, name, ...]`) and `SEARCH` expressions.
+fn dashboard_metrics(body: &Value, namespace: &str, out: &mut BTreeSet<String>) {
+    match body {
+        Value::Array(row) if row.first().and_then(Value::as_str) == Some(namespace) => {
+            out.insert(row[1].as_str().expect("a metric name").to_owned());
+        }
+        Value::Object(map) => {
+            if let Some(expression) = map.get("expression").and_then(Value::as_str) {
+                assert!(expression.contains(namespace), "a search outside our namespace: {expression}");
+                for found in expression.split("MetricName=\"").skip(1) {
+                    out.insert(found.split('"').next().unwrap().to_owned());
+                }
+            }
+            map.values().for_each(|v| dashboard_metrics(v, namespace, out));
+        }
+        Value::Array(items) => items.iter().for_each(|v| dashboard_metrics(v, namespace, out)),
+        _ => {}
+    }
+}
+
+#[test]
+fn template_dashboard_and_alarms_name_only_metrics_the_code_emits() {
+    let t = Template::load();
+    let emitted: BTreeSet<&str> = torium_runtime::metrics::ALL.iter().copied().collect();
+    let (_, dashboard) = t.of_type("AWS::CloudWatch::Dashboard").next().expect("a dashboard");
+    let body = dashboard["Properties"]["DashboardBody"]["Fn::Sub"].as_str().expect("the body is a !Sub string");
+    let body: Value = serde_json::from_str(body).expect("the dashboard body is JSON");
+    let mut named = BTreeSet::new();
+    dashboard_metrics(&body, "${MetricsNamespace}", &mut named);
+    for (id, alarm) in t.of_type("AWS::CloudWatch::Alarm") {
+        if alarm["Properties"]["Namespace"] == json!({"Ref": "MetricsNamespace"}) {
+            named.insert(alarm["Properties"]["MetricName"].as_str().unwrap_or_else(|| panic!("{id}")).to_owned());
+        }
+    }
+    for name in &named {
+        assert!(emitted.contains(name.as_str()), "the dashboard or an alarm names {name}, which the code never emits");
+    }
+    // What the issue asks the dashboard and alarms to show.
+    for wanted in ["Deliveries", "DeliveryLateness", "SchedulerRuns"] {
+        assert!(named.contains(wanted), "nothing shows {wanted}: {named:?}");
+    }
+    let widgets = body["widgets"].to_string();
+    for wanted in ["ApproximateNumberOfMessagesVisible", "\"Errors\"", "\"Throttles\"", "p50", "p99"] {
+        assert!(widgets.contains(wanted), "the dashboard shows no {wanted}");
+    }
+    let lateness = t.resource("LatenessAlarm")["Properties"].clone();
+    assert_eq!(
+        (
+            lateness["ExtendedStatistic"].clone(),
+            lateness["EvaluationPeriods"].clone(),
+            lateness["DatapointsToAlarm"].clone()
+        ),
+        (json!("p99"), json!(5), json!(3))
+    );
+    assert_eq!(t.doc["Parameters"]["LatenessAlarmMilliseconds"]["Default"], json!(300000), "5 minutes by default");
+}
