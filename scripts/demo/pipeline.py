@@ -328,7 +328,36 @@ def received(ids, devices):
     return people
 
 
-def check(people, log_rows):
+def emitted_metrics(log_path):
+    """The functions' EMF records (JSON lines with an `_aws` key) from the
+    watch log: deliveries by (channel, outcome), lateness values, and the
+    other metrics summed by name."""
+    deliveries, lateness, totals = {}, [], {}
+    with open(log_path, errors="replace") as log:
+        for line in log:
+            line = line.strip()
+            if not line.startswith("{") or '"_aws"' not in line:
+                continue
+            record = json.loads(line)
+            for definition in record["_aws"]["CloudWatchMetrics"][0]["Metrics"]:
+                name = definition["Name"]
+                values = record[name] if isinstance(record[name], list) else [record[name]]
+                if name == "Deliveries":
+                    key = (record.get("Channel", "-"), record.get("Outcome", "-"))
+                    deliveries[key] = deliveries.get(key, 0) + sum(values)
+                elif name == "DeliveryLateness":
+                    lateness.extend(values)
+                else:
+                    totals[name] = totals.get(name, 0) + sum(values)
+    return deliveries, lateness, totals
+
+
+def percentile(values, p):
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))] if ordered else None
+
+
+def check(people, log_rows, metrics):
     """The demo's promises, asserted."""
     failures = []
 
@@ -353,6 +382,9 @@ def check(people, log_rows):
     statuses = sorted(row[3] for row in log_rows)
     expect(statuses == ["sent"] * 8, f"eight reminder deliveries logged sent (got {statuses})")
     expect(SIGNUP_RECORDED == [True], "cargo lambda invoke --data-file events/cognito-pre-signup.json recorded the sign-up")
+    deliveries, lateness, _ = metrics
+    sent = sum(n for (_, outcome), n in deliveries.items() if outcome == "sent")
+    expect(sent == 8 and len(lateness) == 8, f"the functions' EMF metrics count the eight reminder deliveries (got {sent}, {len(lateness)} lateness values)")
     return failures
 
 
@@ -406,10 +438,11 @@ def main():
         "FROM event_reminders_logs l JOIN event_reminders r ON r.id = l.event_reminders_id JOIN events e ON e.id = r.event_id "
         "JOIN users u ON u.id = l.user_id ORDER BY e.name, u.email"
     )
+    metrics = emitted_metrics(watch.log.name)
     if args.check:
         with step("check what each person received"):
-            failures = check(people, log_rows)
-        print(f"demo: {12 - len(failures)} passed, {len(failures)} failed")
+            failures = check(people, log_rows, metrics)
+        print(f"demo: {13 - len(failures)} passed, {len(failures)} failed")
         sys.exit(1 if failures else 0)
 
     print("\n== What each person received (as moto recorded it)")
@@ -421,6 +454,16 @@ def main():
     print("\n== Delivery log (event_reminders_logs)")
     for row in log_rows:
         print("   " + " | ".join(row))
+    deliveries, lateness, totals = metrics
+    print("\n== Metrics the functions emitted (CloudWatch Embedded Metric Format, from their log lines)")
+    print("   channel  outcome        count")
+    for (channel, outcome), count in sorted(deliveries.items()):
+        print(f"   {channel:8} {outcome:14} {count:5.0f}")
+    if lateness:
+        print(f"   lateness of {len(lateness)} deliveries: p50 {percentile(lateness, 50) / 1000:.1f} s, "
+              f"p99 {percentile(lateness, 99) / 1000:.1f} s (provider accept minus trigger time)")
+    for name, total in sorted(totals.items()):
+        print(f"   {name}: {total:g}")
     print("\n== Where the time went")
     for name, seconds in TIMINGS:
         print(f"   {seconds:6.1f} s  {name}")
