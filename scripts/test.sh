@@ -21,6 +21,8 @@ counted_failure() {
     grep -q "^$1:" "$output" || echo "$1: 0 passed, 1 failed" >>"$output"
 }
 cargo test --workspace --locked "$@" 2>&1 | tee "$output" || status=$?
+# The fault suite (tests/faults, its own closing line) ran but crashed.
+if grep -q "Running faults/main.rs" "$output"; then counted_failure faults; fi
 tested=$(date +%s)
 log "services $((ready - started)) s, build and tests $((tested - ready)) s"
 
@@ -49,7 +51,7 @@ if [ $# -eq 0 ]; then
     ) 2>&1 | tee -a "$output" || { status=$?; counted_failure contract; }
 fi
 # One closing line for the whole workspace (cargo prints one per test binary).
-awk '/^(test result|demo|contract):/ { for (i = 1; i <= NF; i++) { if ($i ~ /^passed/) p += $(i-1); if ($i ~ /^failed/) f += $(i-1) } }
+awk '/^(test result|demo|contract|faults):/ { for (i = 1; i <= NF; i++) { if ($i ~ /^passed/) p += $(i-1); if ($i ~ /^failed/) f += $(i-1) } }
      END { printf "workspace: %d passed, %d failed\n", p, f }' "$output"
 rm -f "$output"
 exit $status

@@ -10,6 +10,7 @@ mod delivery;
 mod fan_out;
 mod faults_kit;
 mod fixtures;
+mod migrate_resource;
 mod migrations;
 mod pushes;
 mod repository;

@@ -638,12 +638,12 @@ mod tests {
             json_of(&due.to_body()),
             json!({ "type": "reminder_due", "event_id": 42, "trigger_at": "2026-12-24T18:00:00Z" })
         );
-        assert_eq!(ReminderDue::parse(&due.to_body()), Ok(due.clone()));
+        assert_eq!(ReminderDue::parse(&due.to_body()), Ok(due));
         assert_eq!(
             ReminderDue::parse(r#"{"type":"reminder_due","event_id":42,"trigger_at":"2026-12-24T18:00:00Z"}"#),
-            Ok(due.clone())
+            Ok(due)
         );
-        let precise = ReminderDue { trigger_at: utc("2026-12-24T18:00:00.000250Z"), ..due.clone() };
+        let precise = ReminderDue { trigger_at: utc("2026-12-24T18:00:00.000250Z"), ..due };
         assert_eq!(ReminderDue::parse(&precise.to_body()), Ok(precise));
 
         assert_eq!(due.deduplication_id(), "42-1798135200");
