@@ -127,16 +127,14 @@ async fn read_request(socket: &mut tokio::net::TcpStream) -> Option<Received> {
             let head = String::from_utf8_lossy(&buffer[..end]).into_owned();
             let mut lines = head.split("\r\n");
             let mut start = lines.next().unwrap_or_default().split(' ');
-            let (method, target) = (start.next().unwrap_or_default().to_owned(), start.next().unwrap_or_default().to_owned());
+            let (method, target) =
+                (start.next().unwrap_or_default().to_owned(), start.next().unwrap_or_default().to_owned());
             let headers: Vec<(String, String)> = lines
                 .filter_map(|l| l.split_once(':'))
                 .map(|(n, v)| (n.trim().to_lowercase(), v.trim().to_owned()))
                 .collect();
-            let length: usize = headers
-                .iter()
-                .find(|(n, _)| n == "content-length")
-                .and_then(|(_, v)| v.parse().ok())
-                .unwrap_or(0);
+            let length: usize =
+                headers.iter().find(|(n, _)| n == "content-length").and_then(|(_, v)| v.parse().ok()).unwrap_or(0);
             while buffer.len() < end + 4 + length {
                 let n = socket.read(&mut chunk).await.ok()?;
                 if n == 0 {
