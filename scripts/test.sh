@@ -20,7 +20,7 @@ output=$(mktemp)
 counted_failure() {
     grep -q "^$1:" "$output" || echo "$1: 0 passed, 1 failed" >>"$output"
 }
-cargo test --workspace --locked "$@" 2>&1 | tee "$output" || status=$?
+cargo test --workspace --locked --no-fail-fast "$@" 2>&1 | tee "$output" || status=$?
 # The fault suite (tests/faults, its own closing line) ran but crashed.
 if grep -q "Running faults/main.rs" "$output"; then counted_failure faults; fi
 tested=$(date +%s)
