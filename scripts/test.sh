@@ -20,6 +20,9 @@ output=$(mktemp)
 counted_failure() {
     grep -q "^$1:" "$output" || echo "$1: 0 passed, 1 failed" >>"$output"
 }
+# The handler binaries first: the fault suite runs the real send-sms, the
+# demo check runs them all under cargo lambda watch.
+if [ $# -eq 0 ]; then cargo build --locked --workspace --bins 2>&1 | tail -n 3; fi
 cargo test --workspace --locked --no-fail-fast "$@" 2>&1 | tee "$output" || status=$?
 # The fault suite (tests/faults, its own closing line) ran but crashed.
 if grep -q "Running faults/main.rs" "$output"; then counted_failure faults; fi
