@@ -398,7 +398,9 @@ def main():
     env_file = args.env_file
     os.makedirs(os.path.dirname(env_file), exist_ok=True)
     now = datetime.now(timezone.utc).replace(microsecond=0)
-    run_at = (now + timedelta(minutes=1)).replace(second=0)
+    # The next minute at least 30 s ahead: the seed (whose rows become due
+    # when written) must land before the minute the scheduler runs for.
+    run_at = (now + timedelta(seconds=90)).replace(second=0)
 
     with step("local AWS: queues with dead-letter queues, SES sender, SNS platform application"):
         urls, devices = setup_aws(env_file)

@@ -79,9 +79,7 @@ impl Store {
              ON CONFLICT ({item}, user_id) WHERE NOT adopted DO UPDATE SET status = {table}.status \
              RETURNING {item}, user_id, status::text"
         );
-        // Prepared once per connection: the hot path plans it once, not per batch.
-        let statement = client.prepare_cached(&sql).await?;
-        let rows = client.query(&statement, &[&item_ids, &users, &channels]).await?;
+        let rows = client.query(&sql, &[&item_ids, &users, &channels]).await?;
         rows.iter()
             .map(|r| {
                 let key = DeliveryKey { item_id: r.get(0), user_id: UserId(r.get(1)) };
@@ -157,13 +155,8 @@ impl Store {
              UPDATE users u SET device_arn = NULL, updated_at = now() \
              FROM outcome o WHERE u.id = o.user_id AND u.device_arn = o.gone_endpoint"
         );
-        // Prepared once per connection: written per message on the hot path.
-        let statement = client.prepare_cached(&sql).await?;
         client
-            .execute(
-                &statement,
-                &[&items, &users, &statuses, &message_ids, &errors, &sent_at, &opted_out, &gone_endpoints],
-            )
+            .execute(&sql, &[&items, &users, &statuses, &message_ids, &errors, &sent_at, &opted_out, &gone_endpoints])
             .await?;
         Ok(())
     }

@@ -51,11 +51,14 @@ impl Store {
         let client = self.pool.get().await?;
         let rows = client
             .query(
+                // The page's ids first (the (event, user) index), then those
+                // users by primary key: never a scan of every user.
                 "SELECT u.id, u.email, u.mobile_number, u.reminder_preferences::text, u.device_arn, o.url \
-                 FROM (SELECT DISTINCT eu.user_id FROM events_users eu \
-                       WHERE eu.event_id = $1 AND eu.user_id > $2 ORDER BY eu.user_id LIMIT $3) page \
-                 JOIN users u ON u.id = page.user_id \
+                 FROM users u \
                  LEFT JOIN organizations o ON o.id = u.organization_id \
+                 WHERE u.id = ANY(ARRAY( \
+                     SELECT DISTINCT eu.user_id FROM events_users eu \
+                     WHERE eu.event_id = $1 AND eu.user_id > $2 ORDER BY eu.user_id LIMIT $3)) \
                  ORDER BY u.id",
                 &[&id.0, &after.0, &limit],
             )
