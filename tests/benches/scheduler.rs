@@ -44,6 +44,9 @@ fn median(mut samples: Vec<f64>) -> f64 {
 async fn main() {
     let db = TestDatabase::migrated().await;
     let c = db.client().await;
+    // The bulk load runs longer than the pool's statement_timeout (10 s by
+    // default): lifted for this set-up connection only.
+    c.batch_execute("SET statement_timeout = 0").await.unwrap();
     let start: DateTime<Utc> = DateTime::parse_from_rfc3339("2027-01-01T00:00:00Z").unwrap().with_timezone(&Utc);
 
     let load = Instant::now();
