@@ -7,8 +7,8 @@
 //! The simulated SQS ([`SimulatedSqs`]): every `SendMessageBatch` call takes
 //! `BENCH_SQS_CALL_MS` (default 20 ms, about what SQS takes in-region), never
 //! fails, and is counted. It batches and overlaps calls exactly as
-//! `torium_aws::SqsQueue::send_all` does, which is mirrored here because
-//! `batches` and the group rule are private to `torium_aws`: batches of at
+//! `torium_aws::SqsQueue::send_all` does, with its own plan
+//! (`torium_aws::batches` and `groups_are_disjoint`): batches of at
 //! most ten entries and 256 KiB (body + group id + deduplication id), and
 //! waves of `BENCH_SQS_SEND_CONCURRENCY` calls at once (default 8, the
 //! template's `SQS_SEND_CONCURRENCY`) when no message group spans two
@@ -23,14 +23,12 @@ use schedule_notifications::{FanOutConfig, fan_out};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use torium_aws::{AwsError, MAX_BATCH_SIZE, MessageQueue, OutgoingMessage};
+use torium_aws::{AwsError, MessageQueue, OutgoingMessage};
 use torium_domain::{EventId, Firing, ReminderDue, ReminderRequest};
 use torium_runtime::{DEFAULT_MARGIN, Deadline};
 use torium_store::{DbSettings, SslMode, Store, connect_pool};
 use torium_tests::TestDatabase;
 
-/// SQS's cap on one message and on a whole batch (`torium_aws::queue::MAX_BATCH_BYTES`).
-const MAX_BATCH_BYTES: usize = 256 * 1024;
 /// The member counts measured (`BENCH_FAN_OUT_SIZES`, comma-separated, to change them).
 const SIZES: [i64; 3] = [1_000, 10_000, 100_000];
 /// schedule-notifications' `Timeout` in template.yaml: each invocation's deadline.
@@ -117,41 +115,13 @@ impl SimulatedSqs {
     }
 }
 
-/// `torium_aws::queue::batches`, mirrored: in order, at most ten entries and
-/// 256 KiB a batch.
-fn batches(messages: &[OutgoingMessage]) -> Result<Vec<&[OutgoingMessage]>, AwsError> {
-    let size = |m: &OutgoingMessage| m.body.len() + m.group_id.len() + m.deduplication_id.len();
-    let mut batches = Vec::new();
-    let (mut start, mut bytes) = (0, 0);
-    for (i, message) in messages.iter().enumerate() {
-        let message_bytes = size(message);
-        if message_bytes > MAX_BATCH_BYTES {
-            return Err(AwsError::permanent("SendMessageBatch", format!("a message of {message_bytes} bytes")));
-        }
-        if i - start == MAX_BATCH_SIZE || bytes + message_bytes > MAX_BATCH_BYTES {
-            batches.push(&messages[start..i]);
-            (start, bytes) = (i, 0);
-        }
-        bytes += message_bytes;
-    }
-    if start < messages.len() {
-        batches.push(&messages[start..]);
-    }
-    Ok(batches)
-}
-
-/// `SqsQueue`'s rule, mirrored: batches overlap only when no group spans two.
-fn groups_are_disjoint(batches: &[&[OutgoingMessage]]) -> bool {
-    let mut seen: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
-    batches.iter().enumerate().all(|(b, batch)| batch.iter().all(|m| *seen.entry(&m.group_id).or_insert(b) == b))
-}
-
 impl MessageQueue for SimulatedSqs {
     async fn send_all(&self, queue_url: &str, messages: &[OutgoingMessage]) -> Result<usize, AwsError> {
         self.enter();
         let result = async {
-            let batches = batches(messages)?;
-            let concurrency = if groups_are_disjoint(&batches) { self.send_concurrency } else { 1 };
+            // The real plan of SqsQueue::send_all: batches, and whether they may overlap.
+            let batches = torium_aws::batches(messages)?;
+            let concurrency = if torium_aws::groups_are_disjoint(&batches) { self.send_concurrency } else { 1 };
             // Waves of `concurrency` calls at once, in order, as SqsQueue sends them.
             for wave in batches.chunks(concurrency) {
                 let calls: Vec<_> = wave.iter().map(|_| self.call()).collect();
@@ -403,7 +373,7 @@ fn report(all: &[Figures], latency: Duration, send_concurrency: usize) -> String
             latency.as_millis()
         ),
         format!(
-            "  batching mirrors SqsQueue::send_all (10 entries / 256 KiB per call; calls overlap only when no message group spans \
+            "  batching is SqsQueue::send_all's own plan (10 entries / 256 KiB per call; calls overlap only when no message group spans \
              two batches); page size {} and page budget {} s as the template sets them; each invocation's deadline {} s \
              (the function's timeout) minus the {} s margin; continuations followed; pool of {POOL_SIZE} connections \
              (DbPoolSize); members a third each SMS / email / push, all reachable; PostgreSQL on loopback, fsync off",

@@ -323,41 +323,7 @@ impl Scene {
 /// Every message waiting in a queue, received and deleted in FIFO order
 /// (bounded: at most 100 receives).
 pub async fn take_all(sqs: &aws_sdk_sqs::Client, url: &str) -> Vec<ReceivedMessage> {
-    use aws_sdk_sqs::types::{DeleteMessageBatchRequestEntry, MessageSystemAttributeName as Attr};
-    let mut received = Vec::new();
-    for _ in 0..100 {
-        let out = sqs
-            .receive_message()
-            .queue_url(url)
-            .max_number_of_messages(10)
-            .message_system_attribute_names(Attr::All)
-            .send()
-            .await
-            .expect("receive from moto");
-        if out.messages().is_empty() {
-            break;
-        }
-        let mut deletes = Vec::new();
-        for (i, m) in out.messages().iter().enumerate() {
-            let attribute = |name: Attr| m.attributes().and_then(|a| a.get(&name)).cloned().unwrap_or_default();
-            received.push(ReceivedMessage {
-                message_id: m.message_id().unwrap_or_default().to_owned(),
-                body: m.body().unwrap_or_default().to_owned(),
-                group_id: attribute(Attr::MessageGroupId),
-                deduplication_id: attribute(Attr::MessageDeduplicationId),
-                sent_timestamp: attribute(Attr::SentTimestamp),
-            });
-            deletes.push(
-                DeleteMessageBatchRequestEntry::builder()
-                    .id(i.to_string())
-                    .receipt_handle(m.receipt_handle().unwrap_or_default())
-                    .build()
-                    .expect("delete entry"),
-            );
-        }
-        sqs.delete_message_batch().queue_url(url).set_entries(Some(deletes)).send().await.expect("delete from moto");
-    }
-    received
+    torium_tests::moto::drain_queue(sqs, url).await
 }
 
 /// The HTTP API's attribute-style body.

@@ -85,10 +85,28 @@ pub struct ReceivedMessage {
     pub sent_timestamp: String,
 }
 
-/// Every message waiting in the queue, received and deleted (bounded: at
-/// most 100 receive calls).
+/// Every message waiting in the queue, received and deleted in the order
+/// received (bounded: at most 100 receive calls).
 pub async fn drain_queue(sqs: &aws_sdk_sqs::Client, url: &str) -> Vec<ReceivedMessage> {
-    use aws_sdk_sqs::types::MessageSystemAttributeName as Attr;
+    receive_all(sqs, url).await.into_iter().map(|(message, _)| message).collect()
+}
+
+/// Every message waiting in a dead-letter queue with its message attributes
+/// (`reason`, `source_queue`, `original_message_id`), received and deleted.
+pub async fn drain_dead_letters(
+    sqs: &aws_sdk_sqs::Client,
+    url: &str,
+) -> Vec<(ReceivedMessage, std::collections::BTreeMap<String, String>)> {
+    receive_all(sqs, url).await
+}
+
+/// Receives and deletes until the queue is empty (at most 100 receives):
+/// each message with its system and message attributes.
+async fn receive_all(
+    sqs: &aws_sdk_sqs::Client,
+    url: &str,
+) -> Vec<(ReceivedMessage, std::collections::BTreeMap<String, String>)> {
+    use aws_sdk_sqs::types::{DeleteMessageBatchRequestEntry, MessageSystemAttributeName as Attr};
     let mut received = Vec::new();
     for _ in 0..100 {
         let out = sqs
@@ -96,28 +114,38 @@ pub async fn drain_queue(sqs: &aws_sdk_sqs::Client, url: &str) -> Vec<ReceivedMe
             .queue_url(url)
             .max_number_of_messages(10)
             .message_system_attribute_names(Attr::All)
+            .message_attribute_names("All")
             .send()
             .await
             .expect("receive from moto");
         if out.messages().is_empty() {
             break;
         }
-        for m in out.messages() {
+        let mut deletes = Vec::new();
+        for (i, m) in out.messages().iter().enumerate() {
             let attribute = |name: Attr| m.attributes().and_then(|a| a.get(&name)).cloned().unwrap_or_default();
-            received.push(ReceivedMessage {
+            let attributes = m
+                .message_attributes()
+                .into_iter()
+                .flatten()
+                .map(|(k, v)| (k.clone(), v.string_value().unwrap_or_default().to_owned()))
+                .collect();
+            let message = ReceivedMessage {
                 message_id: m.message_id().unwrap_or_default().to_owned(),
                 body: m.body().unwrap_or_default().to_owned(),
                 group_id: attribute(Attr::MessageGroupId),
                 deduplication_id: attribute(Attr::MessageDeduplicationId),
                 sent_timestamp: attribute(Attr::SentTimestamp),
-            });
-            sqs.delete_message()
-                .queue_url(url)
+            };
+            received.push((message, attributes));
+            let entry = DeleteMessageBatchRequestEntry::builder()
+                .id(i.to_string())
                 .receipt_handle(m.receipt_handle().unwrap_or_default())
-                .send()
-                .await
-                .expect("delete from moto");
+                .build()
+                .expect("delete entry");
+            deletes.push(entry);
         }
+        sqs.delete_message_batch().queue_url(url).set_entries(Some(deletes)).send().await.expect("delete from moto");
     }
     received
 }
@@ -243,53 +271,4 @@ impl PushDevices {
         }
         arn
     }
-}
-
-/// Every message waiting in a dead-letter queue with its message attributes
-/// (`reason`, `source_queue`, `original_message_id`), received and deleted
-/// (bounded: at most 20 receive calls).
-pub async fn drain_dead_letters(
-    sqs: &aws_sdk_sqs::Client,
-    url: &str,
-) -> Vec<(ReceivedMessage, std::collections::BTreeMap<String, String>)> {
-    use aws_sdk_sqs::types::MessageSystemAttributeName as Attr;
-    let mut received = Vec::new();
-    for _ in 0..20 {
-        let out = sqs
-            .receive_message()
-            .queue_url(url)
-            .max_number_of_messages(10)
-            .message_system_attribute_names(Attr::All)
-            .message_attribute_names("All")
-            .send()
-            .await
-            .expect("receive from moto");
-        if out.messages().is_empty() {
-            break;
-        }
-        for m in out.messages() {
-            let attribute = |name: Attr| m.attributes().and_then(|a| a.get(&name)).cloned().unwrap_or_default();
-            let attributes = m
-                .message_attributes()
-                .into_iter()
-                .flatten()
-                .map(|(k, v)| (k.clone(), v.string_value().unwrap_or_default().to_owned()))
-                .collect();
-            let message = ReceivedMessage {
-                message_id: m.message_id().unwrap_or_default().to_owned(),
-                body: m.body().unwrap_or_default().to_owned(),
-                group_id: attribute(Attr::MessageGroupId),
-                deduplication_id: attribute(Attr::MessageDeduplicationId),
-                sent_timestamp: attribute(Attr::SentTimestamp),
-            };
-            received.push((message, attributes));
-            sqs.delete_message()
-                .queue_url(url)
-                .receipt_handle(m.receipt_handle().unwrap_or_default())
-                .send()
-                .await
-                .expect("delete from moto");
-        }
-    }
-    received
 }

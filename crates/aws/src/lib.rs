@@ -27,7 +27,10 @@ pub use error::{AwsError, FailureKind, classify};
 #[cfg(feature = "logs")]
 pub use logs::{CloudWatchLogs, LogLine};
 #[cfg(feature = "sqs")]
-pub use queue::{DeadLetter, DeadLetterQueue, MAX_BATCH_SIZE, MessageQueue, OutgoingMessage, SqsDeadLetters, SqsQueue};
+pub use queue::{
+    DeadLetter, DeadLetterQueue, MAX_BATCH_BYTES, MAX_BATCH_SIZE, MessageQueue, OutgoingMessage, SqsDeadLetters,
+    SqsQueue, batches, groups_are_disjoint,
+};
 #[cfg(feature = "secrets")]
 pub use secrets::SecretsManager;
 pub use secrets::{NoSecrets, SecretStore};

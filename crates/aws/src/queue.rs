@@ -109,7 +109,7 @@ pub fn batches(messages: &[OutgoingMessage]) -> Result<Vec<&[OutgoingMessage]>, 
 
 /// True when no message group has messages in two batches: the batches can
 /// then be in flight at once without reordering any group.
-fn groups_are_disjoint(batches: &[&[OutgoingMessage]]) -> bool {
+pub fn groups_are_disjoint(batches: &[&[OutgoingMessage]]) -> bool {
     let mut seen: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
     batches.iter().enumerate().all(|(b, batch)| batch.iter().all(|m| *seen.entry(&m.group_id).or_insert(b) == b))
 }

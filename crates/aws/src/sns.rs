@@ -36,18 +36,6 @@ impl Sns {
         &self.client
     }
 
-    /// Whether the number's owner opted out of SMS from this account.
-    pub async fn is_opted_out(&self, phone_number: &str) -> Result<bool, AwsError> {
-        let output = self
-            .client
-            .check_if_phone_number_is_opted_out()
-            .phone_number(phone_number)
-            .send()
-            .await
-            .map_err(|e| classify("CheckIfPhoneNumberIsOptedOut", &e))?;
-        Ok(output.is_opted_out())
-    }
-
     /// Every number that opted out of SMS from this account
     /// (`ListPhoneNumbersOptedOut`, every page; at most 1,000 pages).
     pub async fn opted_out_numbers(&self) -> Result<std::collections::HashSet<String>, AwsError> {
