@@ -7,6 +7,7 @@ mod messages;
 mod model;
 mod money;
 mod planning;
+mod routing;
 mod schedule;
 mod signup;
 mod texts;
@@ -18,7 +19,8 @@ pub use messages::{
 };
 pub use model::*;
 pub use money::{BadAmount, Pln};
-pub use planning::{FiringPlan, MAX_RECORDED_SKIPS, Route, is_e164, plan_firings, route};
+pub use planning::{FiringPlan, MAX_RECORDED_SKIPS, plan_firings};
+pub use routing::{Route, is_e164, route};
 pub use schedule::{ReminderSchedule, ScheduleError, is_too_late};
 pub use signup::{NewAccount, SignUpError, is_plausible_email, new_account};
 pub use texts::{
