@@ -267,3 +267,110 @@ fn the_sample_event_is_a_scheduled_event() {
         serde_json::from_str(include_str!("../../events/alerts.json")).unwrap();
     assert_eq!(event.time, Some(at("2026-12-23T17:05:00Z")));
 }
+
+/// `n` reminder deliveries of one channel and status, each its own firing
+/// of `event` (trigger times from `first` on, a minute apart).
+#[allow(clippy::too_many_arguments)]
+async fn deliveries(
+    c: &tokio_postgres::Client,
+    event: i64,
+    user: i64,
+    first: DateTime<Utc>,
+    n: i32,
+    channel: &str,
+    status: &str,
+    sent_at: DateTime<Utc>,
+    reported_at: Option<DateTime<Utc>>,
+) {
+    c.execute(
+        "WITH r AS ( \
+             INSERT INTO event_reminders (event_id, trigger_timestamp) \
+             SELECT $1, $3::timestamptz + make_interval(mins => g) FROM generate_series(1, $4::int) g RETURNING id) \
+         INSERT INTO event_reminders_logs (event_reminders_id, user_id, channel, status, sent_timestamp, reported_at, updated_at) \
+         SELECT id, $2, $5::text::delivery_channel, $6, $7::timestamptz, $8::timestamptz, coalesce($8::timestamptz, $7::timestamptz) FROM r",
+        &[&event, &user, &first, &n, &channel, &status, &sent_at, &reported_at],
+    )
+    .await
+    .expect("delivery log rows");
+}
+
+#[tokio::test]
+async fn delivery_rates_and_unreadable_schedules_are_told_at_their_levels_and_cleared() {
+    let s = suite().await;
+    let receiver = Receiver::start(Vec::new()).await;
+    let hook = webhook(&receiver);
+    let c = s.db.client().await;
+    let t0 = Utc::now().duration_trunc(TimeDelta::minutes(1)).unwrap();
+    let alive = |when: DateTime<Utc>| {
+        let c = &c;
+        async move {
+            c.execute("INSERT INTO scheduler_runs (scheduled_for, started_at, finished_at, claimed, enqueued, skipped) VALUES ($1, $1, $1, 0, 0, 0)", &[&when]).await.unwrap();
+        }
+    };
+    alive(t0).await;
+    let group = fixtures::group(&c, "G").await;
+    let event = fixtures::event(&c, group, "E", at("2026-12-24T17:00:00Z"), None).await;
+    let user = fixtures::user(&c, "u@example.com").await;
+    let hour_ago = t0 - TimeDelta::hours(1);
+    let yesterday = t0 - TimeDelta::hours(25);
+    let base = at("2020-01-01T00:00:00Z");
+    // Emails of the last 24 h: 40 sent, 2 bounced (5 %: both levels), none
+    // complained; bounces sent earlier than that do not count.
+    deliveries(&c, event, user, base, 30, "email", "delivered", hour_ago, Some(hour_ago)).await;
+    deliveries(&c, event, user, base + TimeDelta::days(1), 8, "email", "sent", hour_ago, None).await;
+    deliveries(&c, event, user, base + TimeDelta::days(2), 2, "email", "bounced", hour_ago, Some(hour_ago)).await;
+    deliveries(&c, event, user, base + TimeDelta::days(3), 10, "email", "bounced", yesterday, Some(yesterday)).await;
+    // SMS receipts of the last 24 h: 17 delivered, 3 failed (15 %: warning);
+    // failed ones without a receipt, or with an older one, do not count.
+    deliveries(&c, event, user, base + TimeDelta::days(4), 17, "sms", "delivered", hour_ago, Some(hour_ago)).await;
+    deliveries(&c, event, user, base + TimeDelta::days(5), 3, "sms", "failed", hour_ago, Some(hour_ago)).await;
+    deliveries(&c, event, user, base + TimeDelta::days(6), 9, "sms", "failed", yesterday, Some(yesterday)).await;
+    // Pushes have no rate rule.
+    deliveries(&c, event, user, base + TimeDelta::days(7), 5, "push", "failed", hour_ago, None).await;
+
+    let summary = s.run(&hook, t0).await.unwrap();
+    let posts = receiver.posts();
+    assert_eq!(posts.len(), 1, "{:?}", summary.notices);
+    assert_eq!(
+        titles(&posts[0]),
+        [
+            "🔴 Email bounce rate 5 % over 24 h (≥ 5 %)",
+            "🔴 Email bounce rate 5 % over 24 h (≥ 2.5 %)",
+            "🔴 SMS failure rate 15 % over 24 h (≥ 10 %)",
+        ]
+    );
+    assert_eq!(posts[0]["embeds"][0]["color"], 0xE74C3C);
+    assert!(posts[0]["embeds"][0]["description"].as_str().unwrap().starts_with("2 of 40 in the last 24 hours."));
+
+    // An event whose schedule the scheduler could not read: one condition
+    // naming it, told once, resolved when its zone is fixed.
+    c.execute(
+        "UPDATE events SET schedule_error = '\"europe/warsaw\" is not a known IANA time zone', schedule_error_at = $2, next_reminder_at = NULL WHERE id = $1",
+        &[&event, &t0],
+    )
+    .await
+    .unwrap();
+    let t1 = t0 + TimeDelta::minutes(5);
+    alive(t1).await;
+    s.run(&hook, t1).await.unwrap();
+    let posts = receiver.posts();
+    assert_eq!(posts.len(), 2);
+    assert_eq!(titles(&posts[1]), [format!("🔴 Unreadable time zone or schedule: 1 event(s) not reminded ({event})")]);
+    assert!(posts[1]["embeds"][0]["description"].as_str().unwrap().contains(&format!("• event {event} (time zone")));
+    let t2 = t1 + TimeDelta::minutes(5);
+    alive(t2).await;
+    assert!(s.run(&hook, t2).await.unwrap().notices.is_empty(), "no repeat within the hour");
+
+    c.execute("UPDATE events SET time_zone = 'Europe/Berlin' WHERE id = $1", &[&event]).await.unwrap();
+    let t3 = t2 + TimeDelta::minutes(5);
+    alive(t3).await;
+    s.run(&hook, t3).await.unwrap();
+    let posts = receiver.posts();
+    assert_eq!(posts.len(), 3);
+    assert_eq!(
+        titles(&posts[2]),
+        ["✅ Resolved: Unreadable time zone or schedule: 1 event(s) not reminded (".to_owned()
+            + &event.to_string()
+            + ")"]
+    );
+}

@@ -546,3 +546,221 @@ fn the_sample_events_are_what_the_handlers_read() {
         }
     );
 }
+
+// Zones and periods (issue 17): what the database refuses, what the
+// scheduler does with what it cannot read anyway, and catch-up.
+
+async fn insert_event(
+    c: &tokio_postgres::Client,
+    group: i64,
+    kind: &str,
+    period: &str,
+    zone: &str,
+) -> Result<u64, tokio_postgres::Error> {
+    c.execute(
+        "INSERT INTO events (is_budget, group_id, name, event_timestamp, reminder, schedule_period, \"timestamp\", time_zone) \
+         VALUES (false, $1, 'E', now(), $2::text::reminder_type, $3::text::interval, now(), $4)",
+        &[&group, &kind, &period, &zone],
+    )
+    .await
+}
+
+fn check_violation(error: &tokio_postgres::Error) -> String {
+    let db = error.as_db_error().expect("a database error");
+    assert_eq!(db.code(), &tokio_postgres::error::SqlState::CHECK_VIOLATION, "{db}");
+    format!("{} / {}", db.message(), db.hint().unwrap_or(""))
+}
+
+#[tokio::test]
+async fn zones_the_scheduler_cannot_read_are_refused_naming_the_value_and_its_own_are_accepted() {
+    let db = TestDatabase::migrated().await;
+    let c = db.client().await;
+    let group = fixtures::group(&c, "G").await;
+    // PostgreSQL's AT TIME ZONE reads all of these; chrono-tz none.
+    for zone in ["europe/warsaw", "UTC+2", "Mars/Olympus", "CEST", ""] {
+        let error = insert_event(&c, group, "once", "1 day", zone).await.unwrap_err();
+        let message = check_violation(&error);
+        assert!(message.contains(&format!("unknown time zone '{zone}'")), "{message}");
+    }
+    for zone in ["Europe/Warsaw", "America/St_Johns", "UTC", "CET"] {
+        insert_event(&c, group, "once", "1 day", zone).await.unwrap_or_else(|e| panic!("{zone}: {e}"));
+    }
+    let event = fixtures::christmas_event(&c, group, "E").await;
+    let error = c.execute("UPDATE events SET time_zone = 'europe/warsaw' WHERE id = $1", &[&event]).await.unwrap_err();
+    assert!(check_violation(&error).contains(&format!("for event {event}")));
+
+    // The member's own zone: NULL (the event's) or a zone the scheduler reads.
+    let user = fixtures::user(&c, "u@example.com").await;
+    let set_zone = |zone: Option<&'static str>| {
+        let c = &c;
+        async move { c.execute("UPDATE users SET time_zone = $2 WHERE id = $1", &[&user, &zone]).await }
+    };
+    set_zone(Some("America/St_Johns")).await.unwrap();
+    set_zone(None).await.unwrap();
+    let error = set_zone(Some("UTC+2")).await.unwrap_err();
+    assert!(check_violation(&error).contains(&format!("unknown time zone 'UTC+2' for user {user}")));
+}
+
+#[tokio::test]
+async fn a_periodical_period_under_an_hour_is_refused_and_the_contracts_periods_are_accepted() {
+    let db = TestDatabase::migrated().await;
+    let c = db.client().await;
+    let group = fixtures::group(&c, "G").await;
+    for period in ["1 second", "59 minutes 59 seconds", "0"] {
+        let error = insert_event(&c, group, "periodical", period, "Europe/Warsaw").await.unwrap_err();
+        assert!(check_violation(&error).contains("is under one hour"), "{period}");
+    }
+    for period in ["1 hour", "1 day", "1 week", "7 days", "1 month"] {
+        insert_event(&c, group, "periodical", period, "Europe/Warsaw")
+            .await
+            .unwrap_or_else(|e| panic!("{period}: {e}"));
+    }
+    // A `once` reminder's period is its lead time: any, as before.
+    insert_event(&c, group, "once", "1 second", "Europe/Warsaw").await.unwrap();
+    insert_event(&c, group, "once", "0", "Europe/Warsaw").await.unwrap();
+    // Turning a once reminder into a periodical one is a new period.
+    let event = fixtures::scheduled_event(
+        &c,
+        group,
+        "E",
+        "once",
+        at("2026-12-24T17:00:00Z"),
+        "10 minutes",
+        at("2026-11-20T00:00:00Z"),
+    )
+    .await;
+    let error = c.execute("UPDATE events SET reminder = 'periodical' WHERE id = $1", &[&event]).await.unwrap_err();
+    check_violation(&error);
+}
+
+#[tokio::test]
+async fn after_an_outage_one_run_sends_only_the_latest_firing_and_records_the_older_as_skipped() {
+    let db = TestDatabase::migrated().await;
+    let mut q = queues().await;
+    // A long bound: 09:00 and 10:00 are still recent enough at 11:30.
+    q.scheduler.max_lateness = TimeDelta::hours(3);
+    let c = db.client().await;
+    let group = fixtures::group(&c, "G").await;
+    let hourly = fixtures::scheduled_event(
+        &c,
+        group,
+        "Hourly",
+        "periodical",
+        at("2026-11-24T06:00:00Z"),
+        "1 hour",
+        at("2026-11-24T08:30:00Z"),
+    )
+    .await;
+    let daily = fixtures::scheduled_event(
+        &c,
+        group,
+        "Daily",
+        "periodical",
+        at("2026-11-01T11:00:00Z"),
+        "1 day",
+        at("2026-11-24T08:30:00Z"),
+    )
+    .await;
+    assert_eq!(q.run(&db, "2026-11-24T08:31:00Z").await.enqueued, 0);
+    assert_eq!(next_reminder_at(&db, hourly).await, Some(at("2026-11-24T09:00:00Z")));
+
+    // Down from 08:31 to 11:30.
+    let summary = q.run(&db, "2026-11-24T11:30:00Z").await;
+    assert_eq!((summary.claimed, summary.enqueued, summary.skipped), (2, 2, 2));
+    let (due, messages) = q.take_due().await;
+    let mut expected = vec![(hourly, at("2026-11-24T11:00:00Z")), (daily, at("2026-11-24T11:00:00Z"))];
+    expected.sort();
+    assert_eq!(due, expected, "one firing per event: the latest");
+    let recorded: Vec<(i64, DateTime<Utc>, String)> = c
+        .query("SELECT event_id, trigger_timestamp, outcome::text FROM event_reminders ORDER BY 1, 2", &[])
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| (r.get(0), r.get(1), r.get(2)))
+        .collect();
+    assert_eq!(
+        recorded,
+        [
+            (hourly, at("2026-11-24T09:00:00Z"), "skipped".to_owned()),
+            (hourly, at("2026-11-24T10:00:00Z"), "skipped".to_owned()),
+        ]
+    );
+    assert_eq!(next_reminder_at(&db, hourly).await, Some(at("2026-11-24T12:00:00Z")));
+
+    // The fan-out records the fired one; a second run sends nothing more.
+    let consumer = fixtures::consumer().await;
+    let response =
+        handle_batch(&db.store, &q.sqs, &q.fan_out, &consumer, &fixtures::deadline(), &sqs_event(&messages)).await;
+    assert!(response.batch_item_failures.is_empty());
+    let fired: i64 = c
+        .query_one("SELECT count(*) FROM event_reminders WHERE outcome = 'fired' AND event_id = $1", &[&hourly])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(fired, 1);
+    assert_eq!(q.run(&db, "2026-11-24T11:31:00Z").await.enqueued, 0);
+}
+
+#[tokio::test]
+async fn an_unreadable_zone_is_recorded_visible_left_out_of_the_claim_and_fires_again_once_fixed() {
+    let db = TestDatabase::migrated().await;
+    let q = queues().await;
+    let c = db.client().await;
+    let group = fixtures::group(&c, "G").await;
+    // Daily at 11:00 Warsaw (10:00Z in November).
+    let event = fixtures::scheduled_event(
+        &c,
+        group,
+        "E",
+        "periodical",
+        at("2026-11-01T10:00:00Z"),
+        "1 day",
+        at("2026-11-20T00:00:00Z"),
+    )
+    .await;
+    // A zone the database would refuse now, as an earlier check let through.
+    c.batch_execute("ALTER TABLE events DISABLE TRIGGER events_check_schedule").await.unwrap();
+    c.execute("UPDATE events SET time_zone = 'europe/warsaw' WHERE id = $1", &[&event]).await.unwrap();
+    c.batch_execute("ALTER TABLE events ENABLE TRIGGER events_check_schedule").await.unwrap();
+    let on_timeline = |when: &'static str| {
+        let c = &c;
+        async move {
+            c.execute(
+                "UPDATE events SET schedule_changed_at = $2, next_reminder_at = $2 WHERE id = $1",
+                &[&event, &at(when)],
+            )
+            .await
+            .unwrap();
+        }
+    };
+    on_timeline("2026-11-20T00:00:00Z").await;
+
+    let summary = q.run(&db, "2026-11-20T00:01:00Z").await;
+    assert_eq!((summary.claimed, summary.enqueued), (1, 0));
+    let row = c
+        .query_one("SELECT next_reminder_at, schedule_error, schedule_error_at FROM events WHERE id = $1", &[&event])
+        .await
+        .unwrap();
+    assert_eq!(row.get::<_, Option<DateTime<Utc>>>(0), None);
+    let error: String = row.get::<_, Option<String>>(1).expect("the error is recorded");
+    assert!(error.contains("europe/warsaw"), "{error}");
+    assert!(row.get::<_, Option<DateTime<Utc>>>(2).is_some());
+    // Not claimed every minute, but visible to the alerts function.
+    assert_eq!(q.run(&db, "2026-11-24T10:00:00Z").await.claimed, 0);
+    let (sample, total) = db.store.unreadable_schedules(20).await.unwrap();
+    assert_eq!(total, 1);
+    assert_eq!((sample[0].event_id, sample[0].time_zone.as_str()), (event, "europe/warsaw"));
+
+    // Fixing the zone is a schedule change: the error clears, it fires again.
+    c.execute("UPDATE events SET time_zone = 'Europe/Warsaw' WHERE id = $1", &[&event]).await.unwrap();
+    let row = c
+        .query_one("SELECT schedule_error, schedule_error_at, next_reminder_at FROM events WHERE id = $1", &[&event])
+        .await
+        .unwrap();
+    assert_eq!((row.get::<_, Option<String>>(0), row.get::<_, Option<DateTime<Utc>>>(1)), (None, None));
+    assert!(row.get::<_, Option<DateTime<Utc>>>(2).is_some(), "due again");
+    assert_eq!(db.store.unreadable_schedules(20).await.unwrap().1, 0);
+    on_timeline("2026-11-25T09:59:00Z").await;
+    assert_eq!(q.run(&db, "2026-11-25T10:00:00Z").await.enqueued, 1);
+    assert_eq!(q.take_due().await.0, [(event, at("2026-11-25T10:00:00Z"))]);
+}

@@ -1,6 +1,8 @@
 //! What the alerts function decides: which conditions to tell the team
 //! about this run (started, still going after the repeat interval, cleared)
-//! and the chat message that says so, in Discord's or Slack's format.
+//! and the chat message that says so, in Discord's or Slack's format; and
+//! the findings that are pure arithmetic on what the database counted
+//! (provider-reported delivery rates, events whose schedule is unreadable).
 
 use chrono::{DateTime, SecondsFormat, TimeDelta, Utc};
 use serde_json::{Value, json};
@@ -15,7 +17,8 @@ pub enum Severity {
 /// Something wrong found by this run's checks.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Finding {
-    /// `function_errors`, `dlq_messages`, `failed_deliveries`, `skipped_reminders`, `scheduler_stalled`.
+    /// `function_errors`, `dlq_messages`, `failed_deliveries`, `skipped_reminders`, `scheduler_stalled`,
+    /// `unreadable_schedules`, `email_bounce_rate`, `email_complaint_rate`, `sms_failure_rate`.
     pub kind: String,
     /// The function, queue or channel it is about ("" when there is one of a kind).
     pub subject: String,
@@ -90,6 +93,133 @@ pub fn plan_alerts(
         Notice::Resolved { .. } => (std::cmp::Reverse(None), n.key()),
     });
     AlertPlan { notices, current: findings }
+}
+
+/// Provider-reported outcomes of reminder deliveries over the last
+/// [`RATE_WINDOW`], as counted in `event_reminders_logs`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct DeliveryRates {
+    /// Emails sent in the window (sent, delivered, bounced, complained, rejected).
+    pub emails_sent: i64,
+    pub emails_bounced: i64,
+    pub emails_complained: i64,
+    /// SMS with a delivery receipt in the window (delivered or failed).
+    pub sms_reported: i64,
+    pub sms_failed: i64,
+}
+
+/// The window the delivery rates are counted over.
+pub const RATE_WINDOW: TimeDelta = TimeDelta::hours(24);
+/// Fewer sends than this in the window make no rate finding: two bounces
+/// of ten emails say nothing about the account.
+pub const RATE_MIN_SAMPLE: i64 = 20;
+
+/// A rate told at two levels: a warning while there is time to act, and
+/// critical where the provider acts.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RateRule {
+    pub kind: &'static str,
+    pub what: &'static str,
+    pub warning: f64,
+    pub critical: f64,
+    pub why: &'static str,
+}
+
+/// SES reviews an account at a 5 % bounce rate: warned at half of it.
+pub const EMAIL_BOUNCE_RULE: RateRule = RateRule {
+    kind: "email_bounce_rate",
+    what: "Email bounce rate",
+    warning: 0.025,
+    critical: 0.05,
+    why: "SES puts the account under review at 5 % bounces (and may pause sending past 10 %).",
+};
+/// SES reviews an account at a 0.1 % complaint rate: warned at half of it.
+pub const EMAIL_COMPLAINT_RULE: RateRule = RateRule {
+    kind: "email_complaint_rate",
+    what: "Email complaint rate",
+    warning: 0.0005,
+    critical: 0.001,
+    why: "SES puts the account under review at 0.1 % complaints (and may pause sending past 0.5 %).",
+};
+/// SMS receipts that say failed: carriers filtering us, bad numbers, spend
+/// limits. Warned at 10 %, critical at 25 % (a quarter of texts lost).
+pub const SMS_FAILURE_RULE: RateRule = RateRule {
+    kind: "sms_failure_rate",
+    what: "SMS failure rate",
+    warning: 0.10,
+    critical: 0.25,
+    why: "Delivery receipts report these texts as not delivered (carrier filtering, unreachable numbers, spend limit).",
+};
+
+/// One finding per level a rate reached (subject `warning` / `critical`),
+/// so reaching the critical level is told at once even while the warning
+/// is open; none under [`RATE_MIN_SAMPLE`].
+pub fn rate_findings(rule: &RateRule, count: i64, total: i64) -> Vec<Finding> {
+    if total < RATE_MIN_SAMPLE {
+        return Vec::new();
+    }
+    let rate = count as f64 / total as f64;
+    [(Severity::Warning, "warning", rule.warning), (Severity::Critical, "critical", rule.critical)]
+        .into_iter()
+        .filter(|&(_, _, threshold)| rate >= threshold)
+        .map(|(severity, level, threshold)| Finding {
+            kind: rule.kind.into(),
+            subject: level.into(),
+            severity,
+            title: format!("{} {} over 24 h (≥ {})", rule.what, percent(rate), percent(threshold)),
+            description: format!("{count} of {total} in the last 24 hours. {}", rule.why),
+        })
+        .collect()
+}
+
+/// Every rate finding of the window's counts.
+pub fn delivery_rate_findings(rates: &DeliveryRates) -> Vec<Finding> {
+    let mut findings = rate_findings(&EMAIL_BOUNCE_RULE, rates.emails_bounced, rates.emails_sent);
+    findings.extend(rate_findings(&EMAIL_COMPLAINT_RULE, rates.emails_complained, rates.emails_sent));
+    findings.extend(rate_findings(&SMS_FAILURE_RULE, rates.sms_failed, rates.sms_reported));
+    findings
+}
+
+fn percent(rate: f64) -> String {
+    let text = format!("{:.2}", rate * 100.0);
+    let text = text.trim_end_matches('0').trim_end_matches('.');
+    format!("{text} %")
+}
+
+/// An event the scheduler could not read the schedule of.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnreadableSchedule {
+    pub event_id: i64,
+    pub time_zone: String,
+    pub error: String,
+}
+
+/// One condition for every event whose schedule is unreadable (its
+/// reminders are not sent until the schedule is fixed): `total` of them,
+/// `sample` the first few by id.
+pub fn unreadable_schedules_finding(sample: &[UnreadableSchedule], total: i64) -> Option<Finding> {
+    if total == 0 {
+        return None;
+    }
+    let ids: Vec<String> = sample.iter().map(|e| e.event_id.to_string()).collect();
+    let lines: Vec<String> =
+        sample.iter().map(|e| format!("• event {} (time zone {:?}): {}", e.event_id, e.time_zone, e.error)).collect();
+    let more = if total > sample.len() as i64 {
+        format!("\n…and {} more", total - sample.len() as i64)
+    } else {
+        String::new()
+    };
+    Some(Finding {
+        kind: "unreadable_schedules".into(),
+        subject: String::new(),
+        severity: Severity::Critical,
+        title: format!("Unreadable time zone or schedule: {total} event(s) not reminded ({})", ids.join(", ")),
+        description: format!(
+            "The scheduler cannot read these events' schedules, so their members get no reminder. \
+             Fixing the event's time_zone or schedule makes it fire again.\n{}{more}",
+            lines.join("\n")
+        ),
+    })
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -257,6 +387,62 @@ mod tests {
         let slack = webhook_payload(&notices, WebhookFormat::Slack, now);
         assert_eq!(slack["attachments"][0]["color"], "#e74c3c");
         assert!(slack["text"].as_str().unwrap().starts_with("Torium alerts: 2 notice(s)"));
+    }
+
+    #[test]
+    fn rates_warn_at_half_the_ses_thresholds_and_are_critical_at_them() {
+        let levels =
+            |rates: DeliveryRates| -> Vec<String> { delivery_rate_findings(&rates).iter().map(Finding::key).collect() };
+        let emails = |sent, bounced, complained| DeliveryRates {
+            emails_sent: sent,
+            emails_bounced: bounced,
+            emails_complained: complained,
+            ..Default::default()
+        };
+        assert!(levels(emails(1000, 24, 0)).is_empty());
+        assert_eq!(levels(emails(1000, 25, 0)), ["email_bounce_rate:warning"]);
+        assert_eq!(levels(emails(1000, 50, 0)), ["email_bounce_rate:warning", "email_bounce_rate:critical"]);
+        assert!(levels(emails(10_000, 0, 4)).is_empty());
+        assert_eq!(levels(emails(10_000, 0, 5)), ["email_complaint_rate:warning"]);
+        assert_eq!(levels(emails(10_000, 0, 10)), ["email_complaint_rate:warning", "email_complaint_rate:critical"]);
+        let sms = |reported, failed| DeliveryRates { sms_reported: reported, sms_failed: failed, ..Default::default() };
+        assert!(levels(sms(100, 9)).is_empty());
+        assert_eq!(levels(sms(100, 10)), ["sms_failure_rate:warning"]);
+        assert_eq!(levels(sms(100, 25)), ["sms_failure_rate:warning", "sms_failure_rate:critical"]);
+    }
+
+    #[test]
+    fn small_samples_make_no_rate_finding() {
+        let rates = DeliveryRates {
+            emails_sent: 19,
+            emails_bounced: 19,
+            sms_reported: 19,
+            sms_failed: 19,
+            ..Default::default()
+        };
+        assert!(delivery_rate_findings(&rates).is_empty());
+        let rates = DeliveryRates { emails_sent: 20, emails_bounced: 1, ..Default::default() };
+        let findings = delivery_rate_findings(&rates);
+        assert_eq!(findings[0].title, "Email bounce rate 5 % over 24 h (≥ 2.5 %)");
+        assert_eq!(findings[1].severity, Severity::Critical);
+        assert!(findings[1].description.starts_with("1 of 20 in the last 24 hours."));
+    }
+
+    #[test]
+    fn unreadable_schedules_are_one_condition_naming_the_events() {
+        assert_eq!(unreadable_schedules_finding(&[], 0), None);
+        let sample = [UnreadableSchedule {
+            event_id: 42,
+            time_zone: "europe/warsaw".into(),
+            error: "\"europe/warsaw\" is not a known IANA time zone".into(),
+        }];
+        let finding = unreadable_schedules_finding(&sample, 3).unwrap();
+        assert_eq!(finding.key(), "unreadable_schedules:");
+        assert_eq!(finding.severity, Severity::Critical);
+        assert!(finding.title.starts_with("Unreadable time zone or schedule: 3 event(s)"), "{}", finding.title);
+        assert!(finding.title.contains("(42)"));
+        assert!(finding.description.contains("event 42 (time zone \"europe/warsaw\")"));
+        assert!(finding.description.ends_with("…and 2 more"));
     }
 
     #[test]

@@ -12,7 +12,11 @@ mod schedule;
 mod signup;
 mod texts;
 
-pub use alerts::{AlertPlan, Finding, Notice, OpenCondition, Severity, WebhookFormat, plan_alerts, webhook_payload};
+pub use alerts::{
+    AlertPlan, DeliveryRates, EMAIL_BOUNCE_RULE, EMAIL_COMPLAINT_RULE, Finding, Notice, OpenCondition, RATE_MIN_SAMPLE,
+    RATE_WINDOW, RateRule, SMS_FAILURE_RULE, Severity, UnreadableSchedule, WebhookFormat, delivery_rate_findings,
+    plan_alerts, rate_findings, unreadable_schedules_finding, webhook_payload,
+};
 pub use messages::{
     CommentPosted, Delivery, DeliveryContent, Firing, GroupInvitation, MessageError, NotifyNow, ReminderDue,
     ReminderRequest, parse_attribute_body,
@@ -21,7 +25,7 @@ pub use model::*;
 pub use money::{BadAmount, Pln};
 pub use planning::{FiringPlan, MAX_RECORDED_SKIPS, plan_firings};
 pub use routing::{Route, is_e164, route};
-pub use schedule::{ReminderSchedule, ScheduleError, is_too_late};
+pub use schedule::{MIN_PERIODICAL_PERIOD, ReminderSchedule, ScheduleError, is_too_late, known_time_zone_names};
 pub use signup::{NewAccount, SignUpError, is_plausible_email, new_account};
 pub use texts::{
     COMMENT_PREVIEW_CHARS, EMAIL_DESCRIPTION_CHARS, EmailContent, FCM_PAYLOAD_BYTES, PushNotification, REMINDER_TITLE,

@@ -13,9 +13,11 @@ pub const MAX_RECORDED_SKIPS: usize = 50;
 /// What one scheduler run does with one due event.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct FiringPlan {
-    /// Firings to hand on now, oldest first.
-    pub fire: Vec<DateTime<Utc>>,
-    /// Firings reached later than the lateness bound: recorded, not sent.
+    /// The one firing to hand on now: the latest due one, when it is within
+    /// the lateness bound. One run never sends an event twice.
+    pub fire: Option<DateTime<Utc>>,
+    /// Due firings not sent, oldest first: later than the lateness bound,
+    /// or superseded by a later due firing (after an outage). Recorded.
     pub skip: Vec<DateTime<Utc>>,
     /// Late firings jumped over without a record of their own.
     pub skipped_unrecorded: u64,
@@ -27,8 +29,9 @@ pub struct FiringPlan {
 ///
 /// `first` is the earliest firing not handled yet: the stored
 /// `next_reminder_at`, or, after the API changed the schedule, the first
-/// firing at or after the change. Every firing up to `now` is either fired
-/// (at most `max_lateness` old) or skipped; `next` is the first after `now`.
+/// firing at or after the change. Of the firings up to `now`, only the
+/// latest is fired, and only when it is at most `max_lateness` old; the
+/// older ones are skipped. `next` is the first firing after `now`.
 pub fn plan_firings(
     schedule: &ReminderSchedule,
     first: Option<DateTime<Utc>>,
@@ -39,18 +42,22 @@ pub fn plan_firings(
     let late_before = now - max_lateness;
     let mut firing = first;
     while let Some(at) = firing.filter(|&at| at <= now) {
-        if at >= late_before {
-            plan.fire.push(at);
-            firing = schedule.next_after(at);
+        let next = schedule.next_after(at);
+        let latest = next.is_none_or(|n| n > now);
+        if latest && at >= late_before {
+            plan.fire = Some(at);
         } else if plan.skip.len() < MAX_RECORDED_SKIPS {
             plan.skip.push(at);
-            firing = schedule.next_after(at);
         } else {
-            // Far behind: jump to the first firing still within the bound.
-            let resume = schedule.first_at_or_after(late_before);
-            plan.skipped_unrecorded = count_firings_between(schedule, at, resume);
+            // Far behind: jump to the first firing still within the bound
+            // (or past `now`), counting what is jumped over.
+            let resume = schedule.first_at_or_after(late_before).filter(|&r| r > at);
+            let resume = resume.or(next);
+            plan.skipped_unrecorded += count_firings_between(schedule, at, resume);
             firing = resume;
+            continue;
         }
+        firing = next;
     }
     plan.next = firing;
     plan
@@ -91,7 +98,7 @@ mod tests {
     fn a_due_once_reminder_fires_and_leaves_nothing() {
         let once = ReminderSchedule::new(ReminderKind::Once, at("2026-12-24T17:00:00Z"), DAY, "Europe/Warsaw").unwrap();
         let plan = plan_firings(&once, Some(at("2026-12-23T17:00:00Z")), at("2026-12-23T17:00:00Z"), HOUR);
-        assert_eq!(plan, FiringPlan { fire: vec![at("2026-12-23T17:00:00Z")], next: None, ..Default::default() });
+        assert_eq!(plan, FiringPlan { fire: Some(at("2026-12-23T17:00:00Z")), next: None, ..Default::default() });
     }
 
     #[test]
@@ -101,7 +108,7 @@ mod tests {
         assert_eq!(plan, FiringPlan { skip: vec![at("2026-12-23T17:00:00Z")], next: None, ..Default::default() });
         // Exactly at the bound it still fires.
         let plan = plan_firings(&once, Some(at("2026-12-23T17:00:00Z")), at("2026-12-23T18:00:00Z"), HOUR);
-        assert_eq!(plan.fire, [at("2026-12-23T17:00:00Z")]);
+        assert_eq!(plan.fire, Some(at("2026-12-23T17:00:00Z")));
     }
 
     #[test]
@@ -115,7 +122,7 @@ mod tests {
     fn a_periodical_reminder_fires_and_advances_by_one_period() {
         let schedule = daily("2026-11-01T17:00:00Z");
         let plan = plan_firings(&schedule, Some(at("2026-11-24T17:00:00Z")), at("2026-11-24T17:00:00Z"), HOUR);
-        assert_eq!(plan.fire, [at("2026-11-24T17:00:00Z")]);
+        assert_eq!(plan.fire, Some(at("2026-11-24T17:00:00Z")));
         assert_eq!(plan.next, Some(at("2026-11-25T17:00:00Z")));
     }
 
@@ -125,9 +132,54 @@ mod tests {
         // Down for three days and 30 minutes: three firings are late, one is recent.
         let plan = plan_firings(&schedule, Some(at("2026-11-21T17:00:00Z")), at("2026-11-24T17:30:00Z"), HOUR);
         assert_eq!(plan.skip, [at("2026-11-21T17:00:00Z"), at("2026-11-22T17:00:00Z"), at("2026-11-23T17:00:00Z")]);
-        assert_eq!(plan.fire, [at("2026-11-24T17:00:00Z")]);
+        assert_eq!(plan.fire, Some(at("2026-11-24T17:00:00Z")));
         assert_eq!(plan.next, Some(at("2026-11-25T17:00:00Z")));
         assert_eq!(plan.skipped_unrecorded, 0);
+    }
+
+    fn hourly(event_at: &str) -> ReminderSchedule {
+        let hour = SchedulePeriod { months: 0, days: 0, microseconds: 3_600_000_000 };
+        ReminderSchedule::new(ReminderKind::Periodical, at(event_at), hour, "Europe/Warsaw").unwrap()
+    }
+
+    #[test]
+    fn of_several_firings_within_the_bound_only_the_latest_fires() {
+        let schedule = hourly("2026-11-24T08:00:00Z");
+        // Down from 11:50 to 15:30, the bound is four hours: 12:00 to 15:00
+        // are all recent enough, one run still sends only 15:00.
+        let plan =
+            plan_firings(&schedule, Some(at("2026-11-24T12:00:00Z")), at("2026-11-24T15:30:00Z"), TimeDelta::hours(4));
+        assert_eq!(plan.fire, Some(at("2026-11-24T15:00:00Z")));
+        assert_eq!(plan.skip, [at("2026-11-24T12:00:00Z"), at("2026-11-24T13:00:00Z"), at("2026-11-24T14:00:00Z")]);
+        assert_eq!(plan.next, Some(at("2026-11-24T16:00:00Z")));
+        assert_eq!(plan.skipped_unrecorded, 0);
+    }
+
+    #[test]
+    fn the_latest_due_firing_past_the_bound_is_skipped_too() {
+        let schedule = daily("2026-11-01T17:00:00Z");
+        let plan = plan_firings(&schedule, Some(at("2026-11-23T17:00:00Z")), at("2026-11-24T16:00:00Z"), HOUR);
+        assert_eq!(
+            plan,
+            FiringPlan {
+                skip: vec![at("2026-11-23T17:00:00Z")],
+                next: Some(at("2026-11-24T17:00:00Z")),
+                ..Default::default()
+            }
+        );
+    }
+
+    #[test]
+    fn many_firings_within_a_long_bound_are_skipped_boundedly_and_the_latest_fires() {
+        let schedule = hourly("2026-11-01T00:00:00Z");
+        let first = at("2026-11-20T00:00:00Z");
+        let now = at("2026-11-24T12:30:00Z");
+        let plan = plan_firings(&schedule, Some(first), now, TimeDelta::days(7));
+        assert_eq!(plan.fire, Some(at("2026-11-24T12:00:00Z")));
+        assert_eq!(plan.skip.len(), MAX_RECORDED_SKIPS);
+        let hours_before_latest = (at("2026-11-24T12:00:00Z") - first).num_hours() as u64;
+        assert_eq!(plan.skip.len() as u64 + plan.skipped_unrecorded, hours_before_latest);
+        assert_eq!(plan.next, Some(at("2026-11-24T13:00:00Z")));
     }
 
     #[test]
@@ -135,7 +187,7 @@ mod tests {
         let schedule = daily("2020-01-01T17:00:00Z");
         let plan = plan_firings(&schedule, Some(at("2020-01-01T17:00:00Z")), at("2026-11-24T17:10:00Z"), HOUR);
         assert_eq!(plan.skip.len(), MAX_RECORDED_SKIPS);
-        assert_eq!(plan.fire, [at("2026-11-24T17:00:00Z")]);
+        assert_eq!(plan.fire, Some(at("2026-11-24T17:00:00Z")), "only the latest fires");
         assert_eq!(plan.next, Some(at("2026-11-25T17:00:00Z")));
         let total_days = (at("2026-11-24T17:00:00Z") - at("2020-01-01T17:00:00Z")).num_days() as u64;
         assert_eq!(plan.skip.len() as u64 + plan.skipped_unrecorded, total_days);

@@ -30,6 +30,23 @@ pub enum ScheduleError {
     NegativePeriod(SchedulePeriod),
     #[error("a periodical reminder needs a non-zero schedule period")]
     ZeroPeriod,
+    #[error(
+        "a periodical reminder's schedule period must be at least one hour, not {} microseconds",
+        .0.microseconds
+    )]
+    PeriodUnderAnHour(SchedulePeriod),
+}
+
+/// The shortest period of a periodical reminder: one scheduler run then has
+/// at most one firing per event to send, and members are not flooded. The
+/// database refuses shorter ones too (migration V7).
+pub const MIN_PERIODICAL_PERIOD: TimeDelta = TimeDelta::hours(1);
+
+/// Every zone name the scheduler can read (chrono-tz's), in its order: what
+/// the database's `time_zones` table must hold (tests/it/migrations.rs
+/// compares the two).
+pub fn known_time_zone_names() -> impl Iterator<Item = &'static str> {
+    chrono_tz::TZ_VARIANTS.iter().map(|zone| zone.name())
 }
 
 /// The firings of one event's reminder.
@@ -59,8 +76,8 @@ impl ReminderSchedule {
         if period.months < 0 || period.days < 0 || period.microseconds < 0 {
             return Err(ScheduleError::NegativePeriod(period));
         }
-        if kind == ReminderKind::Periodical && period == SchedulePeriod::default() {
-            return Err(ScheduleError::ZeroPeriod);
+        if kind == ReminderKind::Periodical {
+            check_periodical_period(period)?;
         }
         let local_event_at = event_at.with_timezone(&time_zone).naive_local();
         Ok(ReminderSchedule { kind, event_at, period, time_zone, local_event_at })
@@ -195,6 +212,19 @@ impl ReminderSchedule {
         }
         u64::try_from(elapsed_micros / period_micros).unwrap_or(u64::MAX)
     }
+}
+
+/// A periodical period (non-negative parts) is not zero and not under
+/// [`MIN_PERIODICAL_PERIOD`]; a month or a day always is long enough.
+fn check_periodical_period(period: SchedulePeriod) -> Result<(), ScheduleError> {
+    if period == SchedulePeriod::default() {
+        return Err(ScheduleError::ZeroPeriod);
+    }
+    let min_micros = MIN_PERIODICAL_PERIOD.num_microseconds().unwrap_or(i64::MAX);
+    if period.months == 0 && period.days == 0 && period.microseconds < min_micros {
+        return Err(ScheduleError::PeriodUnderAnHour(period));
+    }
+    Ok(())
 }
 
 /// The instant a local wall-clock time denotes in `zone`, by the gap and
@@ -401,10 +431,11 @@ mod tests {
         let monthly = periodical(local(WARSAW, "2026-01-31 18:00"), period(1, 0, 0), WARSAW);
         assert_eq!(monthly.first_at_or_after(utc("2100-02-01T00:00:00Z")), Some(local(WARSAW, "2100-02-28 18:00")));
 
-        let microsecondly = periodical(utc("2026-01-01T00:00:00Z"), period(0, 0, 1), WARSAW);
-        let t = utc("2090-05-05T05:05:05.123456Z");
-        assert_eq!(microsecondly.first_at_or_after(t), Some(t));
-        assert_eq!(microsecondly.next_after(t), Some(t + TimeDelta::microseconds(1)));
+        let hourly = periodical(utc("2026-01-01T00:00:00Z"), period(0, 0, HOUR), WARSAW);
+        let t = utc("2090-05-05T05:00:00Z");
+        assert_eq!(hourly.first_at_or_after(t), Some(t));
+        assert_eq!(hourly.first_at_or_after(t + TimeDelta::microseconds(1)), Some(utc("2090-05-05T06:00:00Z")));
+        assert_eq!(hourly.next_after(t), Some(utc("2090-05-05T06:00:00Z")));
 
         // Before the event, the first firing is the event itself.
         assert_eq!(daily.first_at_or_after(utc("1990-01-01T00:00:00Z")), Some(utc("2026-01-01T17:00:00Z")));
@@ -434,6 +465,32 @@ mod tests {
             "schedule period has a negative part (0 months, -1 days, 0 microseconds)"
         );
         assert!(new(ReminderKind::Once, period(0, 0, 0), "UTC").is_ok());
+    }
+
+    #[test]
+    fn a_periodical_period_under_an_hour_is_refused() {
+        let at = utc("2026-12-24T17:00:00Z");
+        let new = |kind, period| ReminderSchedule::new(kind, at, period, WARSAW);
+        for short in [period(0, 0, 1), period(0, 0, 1_000_000), period(0, 0, HOUR - 1)] {
+            assert_eq!(new(ReminderKind::Periodical, short), Err(ScheduleError::PeriodUnderAnHour(short)));
+        }
+        assert_eq!(
+            new(ReminderKind::Periodical, period(0, 0, 1_000_000)).unwrap_err().to_string(),
+            "a periodical reminder's schedule period must be at least one hour, not 1000000 microseconds"
+        );
+        // The contract's periods, an hour exactly, and any `once` lead time.
+        for fine in [period(0, 0, HOUR), period(0, 1, 0), period(0, 7, 0), period(1, 0, 0), period(0, 1, 1)] {
+            assert!(new(ReminderKind::Periodical, fine).is_ok(), "{fine:?}");
+        }
+        assert!(new(ReminderKind::Once, period(0, 0, 1)).is_ok());
+    }
+
+    #[test]
+    fn the_known_zones_are_chrono_tz_s_and_read_back() {
+        let names: Vec<&str> = known_time_zone_names().collect();
+        assert!(names.contains(&"Europe/Warsaw") && names.contains(&"America/St_Johns"));
+        assert!(!names.contains(&"europe/warsaw") && !names.contains(&"UTC+2") && !names.contains(&"Mars/Olympus"));
+        assert!(names.iter().all(|name| name.parse::<Tz>().is_ok()));
     }
 
     #[test]

@@ -6,7 +6,15 @@
 //! - failed delivery-log rows per channel and kind of error, and firings
 //!   skipped for lateness;
 //! - a scheduler that has not finished a run (`scheduler_runs`) for more than
-//!   three minutes. Nothing is ever invoked with a fake payload.
+//!   three minutes;
+//! - events whose schedule the scheduler cannot read ("unreadable time zone
+//!   or schedule", naming the event ids): not reminded until fixed;
+//! - the last 24 hours' email bounce and complaint rates (warning at half
+//!   SES's review thresholds, 2.5 % / 0.05 %, critical at them, 5 % / 0.1 %)
+//!   and SMS failure rate from delivery receipts (warning 10 %, critical
+//!   25 %), each only from 20 sends on (`torium_domain::RATE_MIN_SAMPLE`).
+//!
+//! Nothing is ever invoked with a fake payload.
 //!
 //! A condition (kind + function/queue/channel) is posted when it starts,
 //! again at most once an hour while it lasts, and once when it clears; the
@@ -19,7 +27,10 @@ pub mod webhook;
 use chrono::{DateTime, TimeDelta, Utc};
 use std::collections::BTreeMap;
 use torium_aws::{AwsError, CloudWatchLogs, SqsQueue};
-use torium_domain::{Finding, Notice, Severity, WebhookFormat, plan_alerts, webhook_payload};
+use torium_domain::{
+    Finding, Notice, Severity, WebhookFormat, delivery_rate_findings, plan_alerts, unreadable_schedules_finding,
+    webhook_payload,
+};
 use torium_runtime::{ConfigError, Env};
 use torium_store::{AlertStateUpdate, Store, StoreError, TransactionError};
 pub use webhook::{HttpWebhook, Webhook, WebhookError, webhook_url_from_secret};
@@ -98,6 +109,7 @@ pub async fn run_alerts(
     findings.extend(dead_letters(sources.sqs, &config.dlq_urls).await);
     findings.extend(delivery_problems(sources.store, since, now).await?);
     findings.extend(scheduler_liveness(sources.store, now, config.scheduler_stall_after).await?);
+    findings.extend(schedule_and_rate_problems(sources.store, now).await?);
     let found = findings.len();
 
     let mut notices = Vec::new();
@@ -259,4 +271,13 @@ async fn scheduler_liveness(
             None => "schedule-events has never finished a run.".into(),
         },
     }))
+}
+
+/// Events whose schedule is unreadable (at most 20 named), and the
+/// provider-reported delivery rates of the last 24 hours.
+async fn schedule_and_rate_problems(store: &Store, now: DateTime<Utc>) -> Result<Vec<Finding>, StoreError> {
+    let (sample, total) = store.unreadable_schedules(20).await?;
+    let mut findings: Vec<Finding> = unreadable_schedules_finding(&sample, total).into_iter().collect();
+    findings.extend(delivery_rate_findings(&store.delivery_rates(now).await?));
+    Ok(findings)
 }

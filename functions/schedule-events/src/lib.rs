@@ -5,10 +5,13 @@
 //! Exactly once, in this order, inside one transaction per claimed batch:
 //! 1. claim due events (`next_reminder_at <= now`, index range scan,
 //!    `FOR UPDATE SKIP LOCKED`, so overlapping runs take disjoint events);
-//! 2. plan each event's firings (fire, or skip when later than the bound);
-//! 3. enqueue one message per firing (`SendMessageBatch`, group = event,
-//!    deduplication id = event + trigger time);
-//! 4. advance `next_reminder_at`, record skipped firings, commit.
+//! 2. plan each event's firings: at most one per event and run, the latest
+//!    due one within the lateness bound; older ones are skipped;
+//! 3. enqueue one message per fired firing (`SendMessageBatch`, group =
+//!    event, deduplication id = event + trigger time);
+//! 4. advance `next_reminder_at`, record skipped firings, commit. An event
+//!    whose schedule cannot be read gets its `schedule_error` recorded and
+//!    no next firing, until its schedule changes.
 //!
 //! Near the invocation's deadline no new batch is claimed, and an enqueue
 //! the deadline cuts off rolls its batch back: what was not claimed stays
@@ -173,10 +176,16 @@ fn plan_batch(
         ) {
             Ok(schedule) => schedule,
             Err(error) => {
-                // A schedule that cannot be computed is left unscheduled
-                // (not retried every minute) until the API changes it.
-                tracing::error!(event_id = event.id.0, %error, "event has an invalid schedule; its reminder is off");
-                advances.push(ScheduleAdvance { event_id: event.id, next_reminder_at: None, skipped: Vec::new() });
+                // Not retried every minute, never silently off: the error is
+                // recorded on the event (the alerts function names it) and a
+                // change of its schedule makes it due again.
+                tracing::error!(event_id = event.id.0, %error, "event has an unreadable schedule; recorded for the alerts");
+                advances.push(ScheduleAdvance {
+                    event_id: event.id,
+                    next_reminder_at: None,
+                    skipped: Vec::new(),
+                    schedule_error: Some(error.to_string()),
+                });
                 continue;
             }
         };
@@ -189,10 +198,10 @@ fn plan_batch(
             tracing::warn!(
                 event_id = event.id.0,
                 skipped = plan.skip.len() as u64 + plan.skipped_unrecorded,
-                "firings later than the lateness bound were skipped"
+                "firings later than the lateness bound, or superseded by a later one, were skipped"
             );
         }
-        for &trigger_at in &plan.fire {
+        if let Some(trigger_at) = plan.fire {
             let due = ReminderDue { event_id: event.id, trigger_at };
             tracing::info!(event_id = event.id.0, trigger_at = %trigger_at, "reminder due");
             messages.push(OutgoingMessage {
@@ -201,7 +210,12 @@ fn plan_batch(
                 deduplication_id: due.deduplication_id(),
             });
         }
-        advances.push(ScheduleAdvance { event_id: event.id, next_reminder_at: plan.next, skipped: plan.skip });
+        advances.push(ScheduleAdvance {
+            event_id: event.id,
+            next_reminder_at: plan.next,
+            skipped: plan.skip,
+            schedule_error: None,
+        });
     }
     (advances, messages)
 }

@@ -1,10 +1,12 @@
 //! What the alerts function reads (failed deliveries, skipped firings, the
-//! scheduler's last run) and its own state (open conditions, its runs).
+//! scheduler's last run, unreadable schedules, provider-reported delivery
+//! rates) and its own state (open conditions, its runs). Reads only, but
+//! for the state, which a crash leaves as it was before the run.
 
 use crate::{Store, StoreError, TransactionError};
 use chrono::{DateTime, Utc};
 use std::future::Future;
-use torium_domain::{Finding, OpenCondition};
+use torium_domain::{DeliveryRates, Finding, OpenCondition, RATE_WINDOW, UnreadableSchedule};
 
 /// Failed deliveries of one channel and kind of error.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -71,6 +73,57 @@ impl Store {
             )
             .await?;
         Ok(row.get(0))
+    }
+
+    /// Events whose schedule the scheduler could not read (oldest error
+    /// first, at most `limit`), and how many there are.
+    pub async fn unreadable_schedules(&self, limit: i64) -> Result<(Vec<UnreadableSchedule>, i64), StoreError> {
+        let client = self.pool.get().await?;
+        let rows = client
+            .query(
+                "SELECT id, time_zone, schedule_error, count(*) OVER () FROM events \
+                 WHERE schedule_error IS NOT NULL ORDER BY schedule_error_at, id LIMIT $1",
+                &[&limit],
+            )
+            .await?;
+        let total = rows.first().map_or(0, |r| r.get(3));
+        let sample = rows
+            .iter()
+            .map(|r| UnreadableSchedule { event_id: r.get(0), time_zone: r.get(1), error: r.get(2) })
+            .collect();
+        Ok((sample, total))
+    }
+
+    /// Reminder deliveries' provider outcomes over the [`RATE_WINDOW`]
+    /// before `until`: emails by their send time, SMS by their receipt's.
+    pub async fn delivery_rates(&self, until: DateTime<Utc>) -> Result<DeliveryRates, StoreError> {
+        let client = self.pool.get().await?;
+        let since = until - RATE_WINDOW;
+        let row = client
+            .query_one(
+                "SELECT \
+                     count(*) FILTER (WHERE channel = 'email' AND sent_timestamp > $1 AND sent_timestamp <= $2 \
+                         AND status IN ('sent', 'delivered', 'bounced', 'complained', 'rejected')), \
+                     count(*) FILTER (WHERE channel = 'email' AND sent_timestamp > $1 AND sent_timestamp <= $2 \
+                         AND status = 'bounced'), \
+                     count(*) FILTER (WHERE channel = 'email' AND sent_timestamp > $1 AND sent_timestamp <= $2 \
+                         AND status = 'complained'), \
+                     count(*) FILTER (WHERE channel = 'sms' AND reported_at > $1 AND reported_at <= $2 \
+                         AND status IN ('delivered', 'failed')), \
+                     count(*) FILTER (WHERE channel = 'sms' AND reported_at > $1 AND reported_at <= $2 \
+                         AND status = 'failed') \
+                 FROM event_reminders_logs \
+                 WHERE (sent_timestamp > $1 AND sent_timestamp <= $2) OR (reported_at > $1 AND reported_at <= $2)",
+                &[&since, &until],
+            )
+            .await?;
+        Ok(DeliveryRates {
+            emails_sent: row.get(0),
+            emails_bounced: row.get(1),
+            emails_complained: row.get(2),
+            sms_reported: row.get(3),
+            sms_failed: row.get(4),
+        })
     }
 
     /// When schedule-events last completed a run, `None` if it never did.

@@ -1,5 +1,6 @@
 //! The scheduler's statements: claim due events (index range scan, SKIP
-//! LOCKED), advance them, record skipped firings and finished runs; and the
+//! LOCKED), advance them (or record why their schedule cannot be read),
+//! record skipped firings and finished runs; and the
 //! fan-out's: record a firing, record members without a usable channel.
 
 use super::parse_column;
@@ -29,8 +30,13 @@ pub struct ScheduleAdvance {
     pub event_id: EventId,
     /// The next firing, `None` when nothing is left to fire.
     pub next_reminder_at: Option<DateTime<Utc>>,
-    /// Firings reached too late: recorded as skipped, not sent.
+    /// Firings not sent (too late, or superseded by a later one): recorded
+    /// as skipped.
     pub skipped: Vec<DateTime<Utc>>,
+    /// Why the schedule cannot be read (with `next_reminder_at` `None`):
+    /// recorded on the event, which stays out of the due claim until its
+    /// schedule changes, and the alerts function names it.
+    pub schedule_error: Option<String>,
 }
 
 /// A firing as recorded, with how far its fan-out got.
@@ -107,11 +113,14 @@ impl Store {
 
         let ids: Vec<i64> = advances.iter().map(|a| a.event_id.0).collect();
         let next: Vec<Option<DateTime<Utc>>> = advances.iter().map(|a| a.next_reminder_at).collect();
+        let errors: Vec<Option<&str>> = advances.iter().map(|a| a.schedule_error.as_deref()).collect();
         tx.execute(
-            "UPDATE events SET next_reminder_at = advance.next, schedule_changed_at = NULL \
-             FROM unnest($1::bigint[], $2::timestamptz[]) AS advance(id, next) \
+            "UPDATE events SET next_reminder_at = advance.next, schedule_changed_at = NULL, \
+                 schedule_error = advance.error, \
+                 schedule_error_at = CASE WHEN advance.error IS NULL THEN NULL ELSE coalesce(schedule_error_at, now()) END \
+             FROM unnest($1::bigint[], $2::timestamptz[], $3::text[]) AS advance(id, next, error) \
              WHERE events.id = advance.id",
-            &[&ids, &next],
+            &[&ids, &next, &errors],
         )
         .await
         .map_err(store_err)?;
