@@ -7,6 +7,7 @@ mod api_messages;
 mod cognito;
 mod database_settings;
 mod delivery;
+mod delivery_events;
 mod fan_out;
 mod faults_kit;
 mod fixtures;

@@ -7,6 +7,7 @@ mod messages;
 mod model;
 mod money;
 mod planning;
+mod reports;
 mod routing;
 mod schedule;
 mod signup;
@@ -24,6 +25,10 @@ pub use messages::{
 pub use model::*;
 pub use money::{BadAmount, Pln};
 pub use planning::{FiringPlan, MAX_RECORDED_SKIPS, plan_firings};
+pub use reports::{
+    BounceType, DeliveryReport, Report, ReportError, ReportSource, ReportedOutcome, ReportedUserEffect,
+    parse_push_event, parse_ses_event, parse_sms_receipt, parse_sns_message,
+};
 pub use routing::{Route, is_e164, route};
 pub use schedule::{MIN_PERIODICAL_PERIOD, ReminderSchedule, ScheduleError, is_too_late, known_time_zone_names};
 pub use signup::{NewAccount, SignUpError, is_plausible_email, new_account};

@@ -124,7 +124,9 @@ string_enum!(
 string_enum!(
     /// A delivery log row's state.
     DeliveryStatus, "delivery status" {
-        Pending => "pending", Sent => "sent", Failed => "failed", Skipped => "skipped"
+        Pending => "pending", Sent => "sent", Failed => "failed", Skipped => "skipped",
+        // What the providers reported after they accepted it (delivery-events).
+        Delivered => "delivered", Bounced => "bounced", Complained => "complained", Rejected => "rejected"
     }
 );
 

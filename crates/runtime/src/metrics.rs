@@ -35,6 +35,9 @@ pub const SCHEDULER_CLAIM_DURATION: &str = "SchedulerClaimDuration";
 pub const SCHEDULER_RUNS: &str = "SchedulerRuns";
 /// Notices the alerts function posted.
 pub const ALERTS_POSTED: &str = "AlertsPosted";
+/// Provider reports delivery-events handled, by kind (`ses`, `push`, `sms`)
+/// and outcome (`applied`, `unchanged`, `unknown`, `ignored`, `malformed`).
+pub const DELIVERY_REPORTS: &str = "DeliveryReports";
 /// Cold starts and how long each took (process start to ready).
 pub const COLD_STARTS: &str = "ColdStarts";
 pub const COLD_START_DURATION: &str = "ColdStartDuration";
@@ -54,6 +57,7 @@ pub const ALL: &[&str] = &[
     SCHEDULER_CLAIM_DURATION,
     SCHEDULER_RUNS,
     ALERTS_POSTED,
+    DELIVERY_REPORTS,
     COLD_STARTS,
     COLD_START_DURATION,
 ];

@@ -20,6 +20,7 @@ pub use repo::alerts::{AlertStateUpdate, FailedDeliveries};
 pub use repo::delivery::{DeliveryKey, DeliveryLog, DeliveryOutcome, UserEffect};
 pub use repo::events::CommentAudience;
 pub use repo::groups::InvitationToPush;
+pub use repo::reports::ReportResult;
 pub use repo::scheduling::{DueEvent, RecordedFiring, ScheduleAdvance, SchedulerRun};
 pub use repo::signup::SignUp;
 pub use settings::{DEFAULT_IDLE_SESSION_TIMEOUT, DEFAULT_STATEMENT_TIMEOUT, DbSettings, SettingsError, SslMode};

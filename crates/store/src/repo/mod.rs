@@ -4,6 +4,7 @@ pub(crate) mod alerts;
 pub(crate) mod delivery;
 pub(crate) mod events;
 pub(crate) mod groups;
+pub(crate) mod reports;
 pub(crate) mod scheduling;
 pub(crate) mod signup;
 pub(crate) mod users;
