@@ -129,6 +129,9 @@ def setup_aws(env_file):
         SEND_PUSH_DLQ_URL=urls["send-push-dlq"],
         GROUP_INVITATION_DLQ_URL=urls["group-invitation-dlq"],
         COMMENT_PUSH_DLQ_URL=urls["comment-push-dlq"],
+        # Every comment pushed at once (no digest window): the demo shows one
+        # comment, and no digest flush queue is needed.
+        COMMENT_DIGEST_WINDOW_SECONDS="0",
     )
     with open(env_file, "w") as f:
         f.writelines(f"{k}={v}\n" for k, v in env.items())

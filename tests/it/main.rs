@@ -8,6 +8,7 @@ mod cognito;
 mod database_settings;
 mod delivery;
 mod delivery_events;
+mod digests;
 mod fan_out;
 mod faults_kit;
 mod fixtures;

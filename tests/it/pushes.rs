@@ -13,12 +13,12 @@ use torium_store::PooledClient;
 use torium_tests::TestDatabase;
 use torium_tests::moto::{self, PushDevices, ReceivedMessage, pushes_to, sqs_event};
 
-struct Devices {
+pub(crate) struct Devices {
     devices: PushDevices,
-    publisher: SnsPushPublisher,
+    pub(crate) publisher: SnsPushPublisher,
 }
 
-async fn devices() -> Devices {
+pub(crate) async fn devices() -> Devices {
     Devices {
         devices: PushDevices::new().await,
         publisher: SnsPushPublisher { sns: Sns::new(&moto::sdk_config().await) },
@@ -26,18 +26,18 @@ async fn devices() -> Devices {
 }
 
 impl Devices {
-    async fn endpoint(&self, enabled: bool) -> String {
+    pub(crate) async fn endpoint(&self, enabled: bool) -> String {
         self.devices.endpoint(enabled).await
     }
 }
 
 /// The FCM v1 message inside a push moto recorded.
-fn fcm(push: &serde_json::Value) -> serde_json::Value {
+pub(crate) fn fcm(push: &serde_json::Value) -> serde_json::Value {
     let gcm: serde_json::Value = serde_json::from_str(push["GCM"].as_str().expect("GCM key")).unwrap();
     gcm["fcmV1Message"]["message"].clone()
 }
 
-fn legacy_body(fields: &[(&str, String)]) -> String {
+pub(crate) fn legacy_body(fields: &[(&str, String)]) -> String {
     let map: serde_json::Map<String, serde_json::Value> = fields
         .iter()
         .map(|(k, v)| ((*k).to_owned(), serde_json::json!({"DataType": "String", "StringValue": v})))
@@ -45,7 +45,7 @@ fn legacy_body(fields: &[(&str, String)]) -> String {
     serde_json::Value::Object(map).to_string()
 }
 
-fn batch(bodies: &[String]) -> SqsEvent {
+pub(crate) fn batch(bodies: &[String]) -> SqsEvent {
     let messages: Vec<ReceivedMessage> = bodies
         .iter()
         .enumerate()
@@ -187,14 +187,14 @@ async fn answered_invitations_missing_devices_and_gone_rows_push_nothing() {
     assert_eq!(set_aside[0].1["original_message_id"], "m1");
 }
 
-struct CommentScene {
-    event: i64,
-    author: i64,
-    author_endpoint: String,
-    receivers: Vec<(i64, String)>,
+pub(crate) struct CommentScene {
+    pub(crate) event: i64,
+    pub(crate) author: i64,
+    pub(crate) author_endpoint: String,
+    pub(crate) receivers: Vec<(i64, String)>,
 }
 
-async fn comment_scene(db: &TestDatabase, d: &Devices, members: usize, disabled: &[usize]) -> CommentScene {
+pub(crate) async fn comment_scene(db: &TestDatabase, d: &Devices, members: usize, disabled: &[usize]) -> CommentScene {
     let c = db.client().await;
     let group = fixtures::group(&c, "G").await;
     let event = fixtures::event(&c, group, "Wigilia 🎄", at("2026-12-24T17:00:00Z"), None).await;
@@ -216,24 +216,28 @@ async fn comment_scene(db: &TestDatabase, d: &Devices, members: usize, disabled:
 }
 
 async fn comment_on(db: &TestDatabase, scene: &CommentScene, text: &str) -> CommentPosted {
+    CommentPosted::parse(&comment_by(db, scene.event, scene.author, text).await).unwrap()
+}
+
+/// A comment as the API writes it (its row), and the body it sends.
+pub(crate) async fn comment_by(db: &TestDatabase, event: i64, author: i64, text: &str) -> String {
     let id: i64 = db
         .client()
         .await
         .query_one(
             "INSERT INTO events_comments (event_id, user_id, comment) VALUES ($1, $2, $3) RETURNING id",
-            &[&scene.event, &scene.author, &text],
+            &[&event, &author, &text],
         )
         .await
         .unwrap()
         .get(0);
-    let body = legacy_body(&[
+    legacy_body(&[
         ("events_comments_id", id.to_string()),
-        ("event_id", scene.event.to_string()),
+        ("event_id", event.to_string()),
         ("event_timestamp", "2026-11-24 10:00:00".into()),
-        ("user_id", scene.author.to_string()),
+        ("user_id", author.to_string()),
         ("comment", text.to_owned()),
-    ]);
-    CommentPosted::parse(&body).unwrap()
+    ])
 }
 
 #[tokio::test]

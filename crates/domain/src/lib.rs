@@ -34,7 +34,7 @@ pub use schedule::{MIN_PERIODICAL_PERIOD, ReminderSchedule, ScheduleError, is_to
 pub use signup::{NewAccount, SignUpError, is_plausible_email, new_account};
 pub use texts::{
     COMMENT_PREVIEW_CHARS, EMAIL_DESCRIPTION_CHARS, EmailContent, FCM_PAYLOAD_BYTES, PushNotification, REMINDER_TITLE,
-    ReminderContent, SMS_DESCRIPTION_CHARS, SMS_NAME_CHARS, comment_push, escape_html, invitation_push, preview,
-    reminder_email, reminder_email_within_limits, reminder_push, reminder_push_message, reminder_sms, reminder_text,
-    share_of, sns_push_message,
+    ReminderContent, SMS_DESCRIPTION_CHARS, SMS_NAME_CHARS, comment_digest_push, comment_push, escape_html,
+    invitation_push, preview, reminder_email, reminder_email_within_limits, reminder_push, reminder_push_message,
+    reminder_sms, reminder_text, share_of, sns_push_message,
 };

@@ -196,6 +196,29 @@ pub fn comment_push(event_id: EventId, event_name: &str, author_email: &str, com
     )
 }
 
+/// The push telling a member about `count` comments on an event that reach
+/// them at once (a comment digest), `latest` being the newest of them: one
+/// comment is the plain [`comment_push`]; several are `<count> new comments
+/// on <event>` with the latest comment's preview as the body. The data keys
+/// are the comment push's own (`title`, `message`, `event_id`): the app
+/// reads no other keys for a comment, and `event_id` opens the event.
+pub fn comment_digest_push(
+    event_id: EventId,
+    event_name: &str,
+    count: usize,
+    latest_author_email: &str,
+    latest_comment: &str,
+) -> PushNotification {
+    if count <= 1 {
+        return comment_push(event_id, event_name, latest_author_email, latest_comment);
+    }
+    PushNotification::with_data(
+        format!("{count} new comments on {event_name}"),
+        format!("{latest_author_email}: {}", preview(latest_comment, COMMENT_PREVIEW_CHARS)),
+        [("event_id", event_id.to_string())],
+    )
+}
+
 /// The first `max_chars` characters of `text`, with `...` when it was cut.
 /// Counts chars, so a cut never splits a UTF-8 sequence.
 pub fn preview(text: &str, max_chars: usize) -> String {
@@ -415,6 +438,26 @@ mod tests {
         let long = "ż".repeat(150);
         let push = comment_push(EventId(1), "E", "a@b.c", &long);
         assert_eq!(push.body, format!("a@b.c: {}...", "ż".repeat(100)));
+    }
+
+    #[test]
+    fn comment_digest_push_texts() {
+        let one = comment_digest_push(EventId(42), "Christmas dinner", 1, "anna@example.com", "See you there!");
+        assert_eq!(one, comment_push(EventId(42), "Christmas dinner", "anna@example.com", "See you there!"));
+
+        let long = "ż".repeat(150);
+        let three = comment_digest_push(EventId(42), "Christmas dinner", 3, "bob@example.com", &long);
+        assert_eq!(three.title, "3 new comments on Christmas dinner");
+        assert_eq!(three.body, format!("bob@example.com: {}...", "ż".repeat(100)));
+        assert_eq!(
+            gcm_message(&three)["data"],
+            json!({
+                "title": "3 new comments on Christmas dinner",
+                "message": three.body,
+                "event_id": "42",
+            }),
+            "the comment push's keys only: the app opens the event"
+        );
     }
 
     #[test]

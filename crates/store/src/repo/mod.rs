@@ -2,6 +2,7 @@
 
 pub(crate) mod alerts;
 pub(crate) mod delivery;
+pub(crate) mod digests;
 pub(crate) mod events;
 pub(crate) mod groups;
 pub(crate) mod reports;
