@@ -15,6 +15,7 @@ mod fixtures;
 mod migrate_resource;
 mod migrations;
 mod pushes;
+mod quiet_hours;
 mod repository;
 mod scheduling;
 mod schema;

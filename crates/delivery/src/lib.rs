@@ -7,15 +7,25 @@
 //!    aside in the dead-letter queue at once, holding back nobody;
 //! 2. claim the log rows of the readable ones in one statement
 //!    (`event_reminders_logs`, unique on reminder + user): a row already
-//!    `sent` means the person has it, acknowledge and do nothing; a message
+//!    `sent` means the person has it, acknowledge and do nothing (so does a
+//!    row `skipped`, or `deferred` and waiting for its release); a message
 //!    whose reminder or user no longer exists is acknowledged with a log line;
-//! 3. send in order through the channel's [`ChannelSender`], each call
+//! 3. decide at the handled time ([`send_decision`]): a stale reminder (its
+//!    event started, or a periodical firing past its lateness bound unless
+//!    released from quiet hours) is `skipped` with the reason; one inside
+//!    the member's quiet hours, on a channel that holds
+//!    ([`ChannelSender::holds_in_quiet_hours`]), is `deferred` until the
+//!    window's end with its body kept, and acknowledged: schedule-events
+//!    releases it. A released row is never held again. A crash before that
+//!    write leaves the row `pending` and the message unacknowledged: the
+//!    redelivery decides again;
+//! 4. send in order through the channel's [`ChannelSender`], each call
 //!    bounded by the invocation's deadline: accepted → `sent` with the
 //!    provider's message id; a permanent refusal → `failed`, acknowledged
 //!    (never retried forever); a transient one (throttling, 5xx, a timeout,
 //!    the deadline) → `failed` and returned with the later messages of that
 //!    user. Near the deadline no new send starts: the rest is returned;
-//! 4. record each outcome as soon as its provider call returns (retried
+//! 5. record each outcome as soon as its provider call returns (retried
 //!    while the database is away, up to the end of the invocation's margin),
 //!    so what was sent is never sent again.
 //!
@@ -24,18 +34,18 @@
 //! redelivers the batch and that one message is sent again, a rare duplicate
 //! rather than a lost reminder (see docs/architecture.md).
 
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use futures::{StreamExt, stream};
 use std::collections::{HashMap, HashSet};
 use std::future::Future;
 use std::time::Duration;
-use torium_domain::{Channel, Delivery, DeliveryStatus, MessageError};
+use torium_domain::{Channel, Delivery, DeliveryStatus, MessageError, SendDecision, member_zone, send_decision};
 use torium_runtime::aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use torium_runtime::metrics::{self, Measure, Metrics};
 use torium_runtime::{
     Consumer, DeadLetterQueue, Deadline, FifoBatch, RecordOutcome, body_of, redact_email, redact_phone, set_aside,
 };
-use torium_store::{DeliveryKey, DeliveryLog, DeliveryOutcome, Store, StoreError, UserEffect};
+use torium_store::{DeliveryKey, DeliveryLog, DeliveryOutcome, ReminderClaim, Store, StoreError, Unsent, UserEffect};
 use tracing::Instrument;
 
 #[cfg(feature = "push")]
@@ -60,6 +70,50 @@ pub trait ChannelSender: Send + Sync {
 
     /// Delivers one message; returns the provider's message id.
     fn send(&self, delivery: &Delivery) -> impl Future<Output = Result<String, SendFailure>> + Send;
+
+    /// Whether this channel holds deliveries in the member's quiet hours:
+    /// by default SMS and push do, email does not ([`QuietHoursSetting`]
+    /// sets it from `HOLD_IN_QUIET_HOURS`).
+    fn holds_in_quiet_hours(&self) -> bool {
+        holds_by_default(self.channel())
+    }
+
+    /// The time a delivery is handled at, for the staleness and quiet-hours
+    /// decisions: the real clock.
+    fn now(&self) -> DateTime<Utc> {
+        Utc::now()
+    }
+}
+
+/// SMS and push wake people up; email waits in the inbox.
+pub fn holds_by_default(channel: Channel) -> bool {
+    channel != Channel::Email
+}
+
+/// A sender with its channel's quiet-hours setting, which each sender's
+/// cold start reads from `HOLD_IN_QUIET_HOURS` (`true` / `false`; default
+/// [`holds_by_default`]).
+pub struct QuietHoursSetting<S> {
+    pub sender: S,
+    pub hold: bool,
+}
+
+impl<S: ChannelSender> ChannelSender for QuietHoursSetting<S> {
+    fn channel(&self) -> Channel {
+        self.sender.channel()
+    }
+
+    fn send(&self, delivery: &Delivery) -> impl Future<Output = Result<String, SendFailure>> + Send {
+        self.sender.send(delivery)
+    }
+
+    fn holds_in_quiet_hours(&self) -> bool {
+        self.hold
+    }
+
+    fn now(&self) -> DateTime<Utc> {
+        self.sender.now()
+    }
 }
 
 /// What a batch did, for logs, metrics and tests.
@@ -71,6 +125,11 @@ pub struct BatchSummary {
     pub unknown: usize,
     pub set_aside: usize,
     pub returned_for_retry: usize,
+    /// Stale at the handled time: `skipped` with the reason.
+    pub skipped: usize,
+    /// Held in the member's quiet hours: `deferred` until the window's end
+    /// (and held ones redelivered while waiting for their release).
+    pub deferred: usize,
     /// Each sent delivery's lateness: provider accept minus trigger time.
     pub lateness_ms: Vec<f64>,
 }
@@ -86,6 +145,8 @@ impl BatchSummary {
             ("unknown", self.unknown),
             ("set_aside", self.set_aside),
             ("returned", self.returned_for_retry),
+            ("skipped", self.skipped),
+            ("deferred", self.deferred),
         ] {
             if count > 0 {
                 metrics.emit(
@@ -113,6 +174,8 @@ impl std::ops::AddAssign for BatchSummary {
         self.unknown += other.unknown;
         self.set_aside += other.set_aside;
         self.returned_for_retry += other.returned_for_retry;
+        self.skipped += other.skipped;
+        self.deferred += other.deferred;
         self.lateness_ms.extend(other.lateness_ms);
     }
 }
@@ -161,6 +224,8 @@ pub async fn deliver_batch(
         unknown = summary.unknown,
         set_aside = summary.set_aside,
         returned_for_retry = summary.returned_for_retry,
+        skipped = summary.skipped,
+        deferred = summary.deferred,
         "delivery batch done"
     );
     batch.response()
@@ -178,8 +243,8 @@ pub async fn deliver(
     let mut summary = BatchSummary::default();
     let deliveries = read_batch(sender.channel(), consumer, deadline, batch, &mut summary).await;
     let claims: Vec<_> = deliveries.iter().flatten().map(|d| (key(d), sender.channel())).collect();
-    let claimed: HashMap<DeliveryKey, DeliveryStatus> =
-        match deadline.bound(store.claim_deliveries(DeliveryLog::Reminders, &claims)).await {
+    let claimed: HashMap<DeliveryKey, ReminderClaim> =
+        match deadline.bound(store.claim_reminder_deliveries(&claims)).await {
             Ok(Ok(rows)) => rows.into_iter().collect(),
             Ok(Err(error)) => return give_back(batch, &deliveries, summary, &error.to_string()),
             Err(reached) => return give_back(batch, &deliveries, summary, &reached.to_string()),
@@ -242,7 +307,7 @@ fn give_back(
     summary
 }
 
-/// Steps 3 and 4 for one message group (one user), in order: sends what the
+/// Steps 3 to 5 for one message group (one user), in order: sends what the
 /// claim left to send and records each outcome at once; stops at the first
 /// message to retry (the rest of the group goes back behind it).
 async fn send_group(
@@ -250,7 +315,7 @@ async fn send_group(
     sender: &impl ChannelSender,
     deadline: &Deadline,
     group: Vec<(usize, &Delivery)>,
-    claimed: &HashMap<DeliveryKey, DeliveryStatus>,
+    claimed: &HashMap<DeliveryKey, ReminderClaim>,
 ) -> (Vec<(usize, RecordOutcome)>, BatchSummary) {
     let mut summary = BatchSummary::default();
     let mut outcomes = Vec::with_capacity(group.len());
@@ -274,15 +339,27 @@ async fn send_group(
                 RecordOutcome::Done
             }
             // Sent before, or the same delivery twice in one batch.
-            Some(DeliveryStatus::Sent) => {
+            Some(ReminderClaim { status: DeliveryStatus::Sent, .. }) => {
                 summary.already_sent += 1;
+                RecordOutcome::Done
+            }
+            // Not sent for good.
+            Some(ReminderClaim { status: DeliveryStatus::Skipped, .. }) => {
+                summary.skipped += 1;
+                RecordOutcome::Done
+            }
+            // Held: its release re-sends it.
+            Some(ReminderClaim { status: DeliveryStatus::Deferred, .. }) => {
+                summary.deferred += 1;
                 RecordOutcome::Done
             }
             Some(_) if !handled.insert(key) => {
                 summary.already_sent += 1;
                 RecordOutcome::Done
             }
-            Some(_) => send_and_record(store, sender, deadline, delivery, &mut summary).instrument(span).await,
+            Some(claim) => {
+                decide_and_act(store, sender, deadline, delivery, claim, &mut summary).instrument(span).await
+            }
         };
         outcomes.push((index, outcome));
         if outcome == RecordOutcome::Retry {
@@ -290,6 +367,48 @@ async fn send_group(
         }
     }
     (outcomes, summary)
+}
+
+/// Step 3 for a claimed delivery: sent, skipped (stale) or deferred (quiet
+/// hours), as [`send_decision`] says at the handled time.
+async fn decide_and_act(
+    store: &Store,
+    sender: &impl ChannelSender,
+    deadline: &Deadline,
+    delivery: &Delivery,
+    claim: &ReminderClaim,
+    summary: &mut BatchSummary,
+) -> RecordOutcome {
+    let quiet = match claim.quiet_hours {
+        Some(hours) if sender.holds_in_quiet_hours() => {
+            Some((hours, member_zone(claim.user_time_zone.as_deref(), &claim.event_time_zone)))
+        }
+        _ => None,
+    };
+    let unsent = match send_decision(delivery.freshness(), sender.now(), claim.released, quiet) {
+        SendDecision::Send => return send_and_record(store, sender, deadline, delivery, summary).await,
+        SendDecision::Skip(stale) => {
+            tracing::info!(reason = %stale, "stale; skipped, not sent");
+            summary.skipped += 1;
+            Unsent::Skipped { reason: stale.to_string() }
+        }
+        SendDecision::Hold(until) => {
+            tracing::info!(%until, "inside the member's quiet hours; deferred until their end");
+            summary.deferred += 1;
+            Unsent::Deferred { until, body: delivery.to_body() }
+        }
+    };
+    let unsent = [(key(delivery), unsent)];
+    match deadline.bound_final(with_retries(|| store.record_unsent_reminders(&unsent))).await {
+        Ok(Ok(())) => RecordOutcome::Done,
+        Ok(Err(error)) => retry_unrecorded(&error.to_string()),
+        Err(reached) => retry_unrecorded(&reached.to_string()),
+    }
+}
+
+fn retry_unrecorded(error: &str) -> RecordOutcome {
+    tracing::error!(%error, "recording a skipped or deferred delivery failed; the message is retried");
+    RecordOutcome::Retry
 }
 
 /// One delivery sent and its outcome recorded at once.
@@ -361,9 +480,18 @@ pub async fn record_with_retries(
     log: DeliveryLog,
     outcomes: &[(DeliveryKey, DeliveryOutcome)],
 ) -> Result<(), StoreError> {
+    with_retries(|| store.record_delivery_outcomes(log, outcomes)).await
+}
+
+/// A write retried while the database is away, as [`record_with_retries`].
+async fn with_retries<F, Fut>(write: F) -> Result<(), StoreError>
+where
+    F: Fn() -> Fut,
+    Fut: Future<Output = Result<(), StoreError>>,
+{
     let mut attempt: u32 = 0;
     loop {
-        match store.record_delivery_outcomes(log, outcomes).await {
+        match write().await {
             Err(error) if error.is_retryable() && attempt < 7 => {
                 attempt += 1;
                 let backoff = Duration::from_millis((100u64 << (attempt - 1)).min(1000));
@@ -402,6 +530,8 @@ mod tests {
             trigger_at: Utc.with_ymd_and_hms(2026, 12, 23, 17, 0, 0).unwrap(),
             receiver: receiver.into(),
             content,
+            event_starts_at: None,
+            late_after: None,
         }
     }
 

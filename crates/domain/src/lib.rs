@@ -7,6 +7,7 @@ mod messages;
 mod model;
 mod money;
 mod planning;
+mod quiet_hours;
 mod reports;
 mod routing;
 mod schedule;
@@ -25,6 +26,7 @@ pub use messages::{
 pub use model::*;
 pub use money::{BadAmount, Pln};
 pub use planning::{FiringPlan, MAX_RECORDED_SKIPS, plan_firings};
+pub use quiet_hours::{QuietDecision, QuietHours, SendDecision, member_zone, send_decision};
 pub use reports::{
     BounceType, DeliveryReport, Report, ReportError, ReportSource, ReportedOutcome, ReportedUserEffect,
     parse_push_event, parse_ses_event, parse_sms_receipt, parse_sns_message,

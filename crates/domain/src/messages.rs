@@ -6,7 +6,7 @@
 //! JSON body with a `"type"` tag. Consumers accept both forms; a body is typed
 //! when its `type` field is a plain JSON string.
 
-use crate::{Channel, CommentId, EventId, GroupId, InvitationId, ReminderId, ReminderSource, UserId};
+use crate::{Channel, CommentId, EventId, Freshness, GroupId, InvitationId, ReminderId, ReminderSource, UserId};
 use chrono::{DateTime, NaiveDateTime, SecondsFormat, Utc};
 use serde_json::{Map, Value, json};
 use std::collections::BTreeMap;
@@ -115,6 +115,15 @@ impl Fields {
             };
             invalid(name, format!("expected a positive integer, got {got}"))
         })
+    }
+
+    /// An instant that may be absent (`null` counts as absent).
+    fn optional_instant(&self, name: &str) -> Result<Option<DateTime<Utc>>, MessageError> {
+        match self {
+            Fields::Typed(fields) if fields.get(name).is_none_or(Value::is_null) => Ok(None),
+            Fields::Legacy(fields) if !fields.contains_key(name) => Ok(None),
+            _ => self.instant(name).map(Some),
+        }
     }
 
     /// An instant: `YYYY-MM-DD HH:MM:SS[.ffffff]` in UTC in legacy bodies,
@@ -352,6 +361,12 @@ pub struct Delivery {
     /// Phone number, email address or SNS endpoint ARN, per channel.
     pub receiver: String,
     pub content: DeliveryContent,
+    /// A `once` reminder's event start: not sent from then on. Absent in
+    /// older bodies (never stale).
+    pub event_starts_at: Option<DateTime<Utc>>,
+    /// A periodical firing's trigger time plus the lateness bound: not sent
+    /// after it, unless released from quiet hours. Absent in older bodies.
+    pub late_after: Option<DateTime<Utc>>,
 }
 
 impl Delivery {
@@ -377,7 +392,14 @@ impl Delivery {
             trigger_at: fields.instant("trigger_at")?,
             receiver: fields.text("receiver")?,
             content,
+            event_starts_at: fields.optional_instant("event_starts_at")?,
+            late_after: fields.optional_instant("late_after")?,
         })
+    }
+
+    /// The limits this delivery is sent within.
+    pub fn freshness(&self) -> Freshness {
+        Freshness { event_starts_at: self.event_starts_at, late_after: self.late_after }
     }
 
     pub fn to_body(&self) -> String {
@@ -398,6 +420,11 @@ impl Delivery {
         if let (Value::Object(body), Value::Object(content)) = (&mut body, content) {
             body.extend(content);
         }
+        for (name, instant) in [("event_starts_at", self.event_starts_at), ("late_after", self.late_after)] {
+            if let Some(instant) = instant {
+                body[name] = json!(typed_instant(instant));
+            }
+        }
         body.to_string()
     }
 
@@ -417,6 +444,12 @@ impl Delivery {
     /// One member's deliveries are sent in order; members in parallel.
     pub fn group_id(&self) -> String {
         format!("user-{}", self.user_id)
+    }
+
+    /// The held delivery re-sent when its quiet hours end: one release per
+    /// delivery, distinct from the original send.
+    pub fn released_deduplication_id(&self) -> String {
+        format!("{}-released", self.deduplication_id())
     }
 }
 
@@ -658,6 +691,8 @@ mod tests {
             trigger_at: utc("2026-12-24T18:00:00Z"),
             receiver: "+48500100200".to_owned(),
             content,
+            event_starts_at: None,
+            late_after: None,
         };
         vec![
             base(DeliveryContent::Sms { text: "Torium reminder!\nParty".to_owned() }),
@@ -682,6 +717,7 @@ mod tests {
             assert_eq!(Delivery::parse(&body), Ok(delivery.clone()));
             assert_eq!(delivery.deduplication_id(), "9-5");
             assert_eq!(delivery.group_id(), "user-5");
+            assert_eq!(delivery.released_deduplication_id(), "9-5-released");
         }
         let sms = &deliveries()[0];
         assert_eq!(
@@ -696,6 +732,31 @@ mod tests {
                 "receiver": "+48500100200",
                 "text": "Torium reminder!\nParty",
             })
+        );
+    }
+
+    #[test]
+    fn delivery_limits_round_trip_and_older_bodies_have_none() {
+        let once = Delivery { event_starts_at: Some(utc("2026-12-24T18:00:00Z")), ..deliveries()[0].clone() };
+        assert_eq!(json_of(&once.to_body())["event_starts_at"], "2026-12-24T18:00:00Z");
+        assert_eq!(json_of(&once.to_body()).get("late_after"), None);
+        assert_eq!(Delivery::parse(&once.to_body()), Ok(once.clone()));
+        assert_eq!(once.freshness().event_starts_at, once.event_starts_at);
+        let periodical = Delivery { late_after: Some(utc("2026-12-24T19:00:00.5Z")), ..deliveries()[2].clone() };
+        assert_eq!(Delivery::parse(&periodical.to_body()), Ok(periodical.clone()));
+        assert_eq!(periodical.freshness().late_after, periodical.late_after);
+
+        // A body written before the limits existed, or with explicit nulls.
+        let older = r#"{"type":"delivery","channel":"sms","reminder_id":9,"event_id":42,"user_id":5,
+            "trigger_at":"2026-12-24T18:00:00Z","receiver":"+48500100200","text":"hi"}"#;
+        let parsed = Delivery::parse(older).expect("an older body");
+        assert_eq!((parsed.event_starts_at, parsed.late_after), (None, None));
+        assert_eq!(parsed.freshness(), Freshness::default());
+        let nulls = older.replace("\"text\"", "\"event_starts_at\":null,\"late_after\":null,\"text\"");
+        assert_eq!(Delivery::parse(&nulls), Ok(parsed));
+        assert_eq!(
+            error_text(Delivery::parse(&older.replace("\"text\"", "\"late_after\":\"soon\",\"text\""))),
+            "field `late_after` invalid: expected an RFC 3339 time, got \"soon\": premature end of input"
         );
     }
 

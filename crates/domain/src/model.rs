@@ -126,7 +126,9 @@ string_enum!(
     DeliveryStatus, "delivery status" {
         Pending => "pending", Sent => "sent", Failed => "failed", Skipped => "skipped",
         // What the providers reported after they accepted it (delivery-events).
-        Delivered => "delivered", Bounced => "bounced", Complained => "complained", Rejected => "rejected"
+        Delivered => "delivered", Bounced => "bounced", Complained => "complained", Rejected => "rejected",
+        // Held in the member's quiet hours until `deferred_until` (V8).
+        Deferred => "deferred"
     }
 );
 

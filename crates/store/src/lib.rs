@@ -17,7 +17,8 @@ pub use migrate::{
 };
 pub use pool::{PooledClient, Store, connect_pool};
 pub use repo::alerts::{AlertStateUpdate, FailedDeliveries};
-pub use repo::delivery::{DeliveryKey, DeliveryLog, DeliveryOutcome, UserEffect};
+pub use repo::deferrals::DueDeferral;
+pub use repo::delivery::{DeliveryKey, DeliveryLog, DeliveryOutcome, ReminderClaim, Unsent, UserEffect};
 pub use repo::digests::{DigestComment, DigestSlot, DigestToPush, Joined};
 pub use repo::events::CommentAudience;
 pub use repo::groups::InvitationToPush;

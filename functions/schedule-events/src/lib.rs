@@ -91,6 +91,8 @@ pub enum SchedulerError {
     Database(#[from] StoreError),
     #[error("enqueueing to schedule-notifications: {0}")]
     Queue(#[from] AwsError),
+    #[error("releasing deferred deliveries to their channel queues: {0}")]
+    Release(AwsError),
 }
 
 /// Why a claimed batch was rolled back.
@@ -218,4 +220,143 @@ fn plan_batch(
         });
     }
     (advances, messages)
+}
+
+/// Quiet-hours releases: the channel queues held deliveries go back to
+/// (`SEND_SMS_QUEUE_URL`, `SEND_EMAIL_QUEUE_URL`, `SEND_PUSH_QUEUE_URL`, as
+/// the fan-out names them) and how many rows one transaction releases
+/// (`RELEASE_BATCH_SIZE`, default 200; `MAX_RELEASE_BATCHES`, default 10).
+#[derive(Debug, Clone)]
+pub struct ReleaseConfig {
+    pub sms_queue_url: String,
+    pub email_queue_url: String,
+    pub push_queue_url: String,
+    pub batch_size: i64,
+    pub max_batches: usize,
+}
+
+impl ReleaseConfig {
+    pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
+        Ok(ReleaseConfig {
+            sms_queue_url: env.required("SEND_SMS_QUEUE_URL")?.to_owned(),
+            email_queue_url: env.required("SEND_EMAIL_QUEUE_URL")?.to_owned(),
+            push_queue_url: env.required("SEND_PUSH_QUEUE_URL")?.to_owned(),
+            batch_size: env.parsed_or("RELEASE_BATCH_SIZE", 200)?.max(1),
+            max_batches: env.parsed_or("MAX_RELEASE_BATCHES", 10)?,
+        })
+    }
+
+    fn queue_url(&self, channel: torium_domain::Channel) -> &str {
+        match channel {
+            torium_domain::Channel::Sms => &self.sms_queue_url,
+            torium_domain::Channel::Email => &self.email_queue_url,
+            torium_domain::Channel::Push => &self.push_queue_url,
+        }
+    }
+}
+
+/// The minute run's result: the scheduling and the releases.
+#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize)]
+pub struct MinuteSummary {
+    #[serde(flatten)]
+    pub scheduled: RunSummary,
+    /// Deliveries released from quiet hours.
+    pub released: usize,
+}
+
+/// The minute `now`: the scheduler's run, then the quiet-hours releases.
+pub async fn run_minute(
+    store: &Store,
+    queue: &impl MessageQueue,
+    config: &SchedulerConfig,
+    release: &ReleaseConfig,
+    deadline: &Deadline,
+    now: DateTime<Utc>,
+) -> Result<MinuteSummary, SchedulerError> {
+    let scheduled = run_scheduler(store, queue, config, deadline, now).await?;
+    let released = release_deferred(store, queue, release, deadline, now).await?;
+    Ok(MinuteSummary { scheduled, released })
+}
+
+/// Re-sends every held delivery whose quiet hours ended by `now` to its
+/// channel queue (the same message group as the fan-out's, deduplication id
+/// `<original>-released`) and marks its row `pending` with `released_at`,
+/// in one transaction per batch (`torium_store::Store::with_due_deferrals`).
+/// A crash between the send and the commit sends the same ids again: SQS
+/// drops the copy within five minutes, and the sender acknowledges a row it
+/// finds `sent`. Returns how many were released.
+pub async fn release_deferred(
+    store: &Store,
+    queue: &impl MessageQueue,
+    config: &ReleaseConfig,
+    deadline: &Deadline,
+    now: DateTime<Utc>,
+) -> Result<usize, SchedulerError> {
+    let mut released = 0;
+    for _ in 0..config.max_batches {
+        if deadline.is_reached() {
+            tracing::warn!("the deadline is near: the remaining deferred deliveries wait for the next run");
+            break;
+        }
+        let batch = store.with_due_deferrals(now, config.batch_size, |due| async move {
+            let (keys, sends) = release_messages(config, &due);
+            for (url, messages) in &sends {
+                deadline.bound(queue.send_all(url, messages)).await??;
+            }
+            Ok::<_, BatchStop>(keys)
+        });
+        let keys = match deadline.bound_final(batch).await {
+            Ok(Ok(keys)) => keys,
+            Ok(Err(TransactionError::Store(e))) => return Err(SchedulerError::Database(e)),
+            Ok(Err(TransactionError::Step(BatchStop::Queue(e)))) => return Err(SchedulerError::Release(e)),
+            Ok(Err(TransactionError::Step(BatchStop::Deadline(_)))) | Err(DeadlineReached) => {
+                tracing::warn!("the deadline cut a release off; it was rolled back and is retried next run");
+                break;
+            }
+        };
+        released += keys.len();
+        if (keys.len() as i64) < config.batch_size {
+            break;
+        }
+    }
+    if released > 0 {
+        tracing::info!(scheduled_for = %now, released, "deferred deliveries released from quiet hours");
+    }
+    Ok(released)
+}
+
+/// The keys to mark released and the messages per channel queue. A held
+/// body that is no longer a delivery of its row's channel stays deferred
+/// with an error line (the alerts function counts it), never dropped.
+fn release_messages(
+    config: &ReleaseConfig,
+    due: &[torium_store::DueDeferral],
+) -> (Vec<torium_store::DeliveryKey>, Vec<(String, Vec<OutgoingMessage>)>) {
+    let mut keys = Vec::with_capacity(due.len());
+    let mut sends: Vec<(String, Vec<OutgoingMessage>)> = Vec::new();
+    for held in due {
+        let delivery = match torium_domain::Delivery::parse(&held.body) {
+            Ok(delivery) if delivery.channel() == held.channel => delivery,
+            Ok(_) | Err(_) => {
+                tracing::error!(
+                    reminder_id = held.key.item_id,
+                    user_id = held.key.user_id.0,
+                    "a deferred delivery's body is not a delivery of its channel; it stays deferred"
+                );
+                continue;
+            }
+        };
+        let url = config.queue_url(held.channel);
+        let message = OutgoingMessage {
+            body: held.body.clone(),
+            group_id: delivery.group_id(),
+            deduplication_id: delivery.released_deduplication_id(),
+        };
+        match sends.iter_mut().find(|(u, _)| u == url) {
+            Some((_, messages)) => messages.push(message),
+            None => sends.push((url.to_owned(), vec![message])),
+        }
+        keys.push(held.key);
+    }
+    (keys, sends)
 }

@@ -1,6 +1,7 @@
 use send_push::PushSender;
 use torium_aws::Sns;
-use torium_delivery::{SnsPushPublisher, deliver_batch};
+use torium_delivery::{QuietHoursSetting, SnsPushPublisher, deliver_batch, holds_by_default};
+use torium_domain::Channel;
 use torium_runtime::aws_lambda_events::event::sqs::SqsEvent;
 use torium_runtime::lambda_runtime::{self, LambdaEvent, service_fn};
 use torium_runtime::{Consumer, cold_start};
@@ -9,7 +10,8 @@ use torium_runtime::{Consumer, cold_start};
 async fn main() -> Result<(), lambda_runtime::Error> {
     let start = cold_start().await?;
     let (env, sdk) = (&start.env, &start.sdk);
-    let sender = PushSender { publisher: SnsPushPublisher { sns: Sns::new(sdk) } };
+    let hold = env.parsed_or("HOLD_IN_QUIET_HOURS", holds_by_default(Channel::Push))?;
+    let sender = QuietHoursSetting { sender: PushSender { publisher: SnsPushPublisher { sns: Sns::new(sdk) } }, hold };
     let consumer = Consumer::from_env(env, sdk, &start.metrics, "SEND_PUSH_DLQ_URL")?;
     let (start, sender, consumer) = (&start, &sender, &consumer);
     lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| async move {

@@ -1,6 +1,7 @@
 use send_sms::{OptOuts, SmsSender, opt_out_refresh, sms_options};
 use torium_aws::Sns;
-use torium_delivery::deliver_batch;
+use torium_delivery::{QuietHoursSetting, deliver_batch, holds_by_default};
+use torium_domain::Channel;
 use torium_runtime::aws_lambda_events::event::sqs::SqsEvent;
 use torium_runtime::lambda_runtime::{self, LambdaEvent, service_fn};
 use torium_runtime::{Consumer, cold_start};
@@ -11,7 +12,8 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let (env, sdk) = (&start.env, &start.sdk);
     let sns = Sns::new(sdk);
     let opt_outs = OptOuts::load(&sns, opt_out_refresh(env)?).await;
-    let sender = SmsSender { sns, options: sms_options(env)?, opt_outs };
+    let hold = env.parsed_or("HOLD_IN_QUIET_HOURS", holds_by_default(Channel::Sms))?;
+    let sender = QuietHoursSetting { sender: SmsSender { sns, options: sms_options(env)?, opt_outs }, hold };
     let consumer = Consumer::from_env(env, sdk, &start.metrics, "SEND_SMS_DLQ_URL")?;
     let (start, sender, consumer) = (&start, &sender, &consumer);
     lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| async move {

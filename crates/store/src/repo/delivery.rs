@@ -7,7 +7,7 @@
 use super::parse_column;
 use crate::{Store, StoreError};
 use chrono::{DateTime, Utc};
-use torium_domain::{Channel, DeliveryStatus, UserId};
+use torium_domain::{Channel, DeliveryStatus, QuietHours, UserId};
 
 /// Which delivery log a statement works on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -171,6 +171,135 @@ impl Store {
             .execute(
                 "UPDATE users SET device_arn = NULL, updated_at = now() WHERE id = $1 AND device_arn = $2",
                 &[&user_id.0, &endpoint_arn],
+            )
+            .await?;
+        Ok(())
+    }
+}
+
+/// A claimed reminder delivery with what the send-time decision needs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReminderClaim {
+    pub status: DeliveryStatus,
+    /// Released from a quiet-hours deferral (`released_at` is set): never
+    /// held again, and the lateness bound no longer applies.
+    pub released: bool,
+    /// The member's quiet hours, `None` when they have none.
+    pub quiet_hours: Option<QuietHours>,
+    /// `users.time_zone` (NULL: the event's).
+    pub user_time_zone: Option<String>,
+    /// `events.time_zone` of the firing's event.
+    pub event_time_zone: String,
+}
+
+/// Why a claimed reminder was not sent (now).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Unsent {
+    /// `skipped` with the reason in `last_error` (as the fan-out records a
+    /// member without a usable channel).
+    Skipped { reason: String },
+    /// `deferred` until the end of the member's quiet hours, with the exact
+    /// body to send then.
+    Deferred { until: DateTime<Utc>, body: String },
+}
+
+impl Store {
+    /// [`Store::claim_deliveries`] for reminders, with each row's release
+    /// state, the member's quiet hours and both zones they may be read in.
+    pub async fn claim_reminder_deliveries(
+        &self,
+        claims: &[(DeliveryKey, Channel)],
+    ) -> Result<Vec<(DeliveryKey, ReminderClaim)>, StoreError> {
+        if claims.is_empty() {
+            return Ok(Vec::new());
+        }
+        let item_ids: Vec<i64> = claims.iter().map(|(k, _)| k.item_id).collect();
+        let users: Vec<i64> = claims.iter().map(|(k, _)| k.user_id.0).collect();
+        let channels: Vec<&str> = claims.iter().map(|(_, c)| c.as_str()).collect();
+        let client = self.pool.get().await?;
+        let rows = client
+            .query(
+                "WITH claimed AS ( \
+                     INSERT INTO event_reminders_logs (event_reminders_id, user_id, channel) \
+                     SELECT DISTINCT ON (c.item_id, c.user_id) c.item_id, c.user_id, c.channel::delivery_channel \
+                     FROM unnest($1::bigint[], $2::bigint[], $3::text[]) AS c(item_id, user_id, channel) \
+                     JOIN event_reminders i ON i.id = c.item_id \
+                     JOIN users u ON u.id = c.user_id \
+                     ON CONFLICT (event_reminders_id, user_id) WHERE NOT adopted \
+                         DO UPDATE SET status = event_reminders_logs.status \
+                     RETURNING event_reminders_id, user_id, status::text, released_at \
+                 ) \
+                 SELECT c.event_reminders_id, c.user_id, c.status, c.released_at IS NOT NULL, \
+                        u.quiet_hours_start, u.quiet_hours_end, u.time_zone, e.time_zone \
+                 FROM claimed c \
+                 JOIN users u ON u.id = c.user_id \
+                 JOIN event_reminders r ON r.id = c.event_reminders_id \
+                 JOIN events e ON e.id = r.event_id",
+                &[&item_ids, &users, &channels],
+            )
+            .await?;
+        rows.iter()
+            .map(|r| {
+                let key = DeliveryKey { item_id: r.get(0), user_id: UserId(r.get(1)) };
+                let claim = ReminderClaim {
+                    status: parse_column(r.get(2))?,
+                    released: r.get(3),
+                    quiet_hours: QuietHours::new(r.get(4), r.get(5)),
+                    user_time_zone: r.get(6),
+                    event_time_zone: r.get(7),
+                };
+                Ok((key, claim))
+            })
+            .collect()
+    }
+
+    /// Records reminders not sent: skipped (stale) or deferred (quiet
+    /// hours), in one statement. Only rows still to send change (`pending`
+    /// or `failed`), and a released row is never deferred again, so a
+    /// redelivery changes nothing twice.
+    pub async fn record_unsent_reminders(&self, unsent: &[(DeliveryKey, Unsent)]) -> Result<(), StoreError> {
+        if unsent.is_empty() {
+            return Ok(());
+        }
+        let mut items = Vec::new();
+        let mut users = Vec::new();
+        let mut statuses = Vec::new();
+        let mut reasons: Vec<Option<&str>> = Vec::new();
+        let mut until: Vec<Option<DateTime<Utc>>> = Vec::new();
+        let mut bodies: Vec<Option<&str>> = Vec::new();
+        for (key, what) in unsent {
+            items.push(key.item_id);
+            users.push(key.user_id.0);
+            match what {
+                Unsent::Skipped { reason } => {
+                    statuses.push(DeliveryStatus::Skipped.as_str());
+                    reasons.push(Some(reason));
+                    until.push(None);
+                    bodies.push(None);
+                }
+                Unsent::Deferred { until: at, body } => {
+                    statuses.push(DeliveryStatus::Deferred.as_str());
+                    reasons.push(None);
+                    until.push(Some(*at));
+                    bodies.push(Some(body));
+                }
+            }
+        }
+        let client = self.pool.get().await?;
+        client
+            .execute(
+                "UPDATE event_reminders_logs l SET \
+                     status = u.status, \
+                     last_error = CASE WHEN u.status = 'skipped' THEN u.reason ELSE l.last_error END, \
+                     deferred_until = coalesce(u.until, l.deferred_until), \
+                     deferred_body = coalesce(u.body, l.deferred_body), \
+                     updated_at = now() \
+                 FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::text[], $5::timestamptz[], $6::text[]) \
+                     AS u(item_id, user_id, status, reason, until, body) \
+                 WHERE l.event_reminders_id = u.item_id AND l.user_id = u.user_id AND NOT l.adopted \
+                   AND l.status IN ('pending', 'failed') \
+                   AND (u.status = 'skipped' OR l.released_at IS NULL)",
+                &[&items, &users, &statuses, &reasons, &until, &bodies],
             )
             .await?;
         Ok(())

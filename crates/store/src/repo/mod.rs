@@ -1,6 +1,7 @@
 //! Typed repository functions, one module per part of the model.
 
 pub(crate) mod alerts;
+pub(crate) mod deferrals;
 pub(crate) mod delivery;
 pub(crate) mod digests;
 pub(crate) mod events;
