@@ -25,7 +25,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use torium_aws::{AwsError, MessageQueue, OutgoingMessage};
 use torium_domain::{EventId, Firing, ReminderDue, ReminderRequest};
-use torium_runtime::{DEFAULT_MARGIN, Deadline};
+use torium_runtime::{Clock, DEFAULT_MARGIN, Deadline};
 use torium_store::{DbSettings, SslMode, Store, connect_pool};
 use torium_tests::TestDatabase;
 
@@ -200,7 +200,9 @@ async fn main() {
         let event = load_event(&c, members, trigger_at).await;
         println!("{members} members loaded in {:.1} s", load.elapsed().as_secs_f64());
         let queue = SimulatedSqs::new(latency, send_concurrency, "schedule-notifications");
-        let config = FanOutConfig::with_queues("send-sms", "send-email", "send-push", "schedule-notifications");
+        let mut config = FanOutConfig::with_queues("send-sms", "send-email", "send-push", "schedule-notifications");
+        // Handled at the firing's trigger time (2027-01-01 09:00), a day before its event.
+        config.clock = Clock::fixed(trigger_at);
         if stats {
             c.query_one("SELECT pg_stat_statements_reset()", &[]).await.unwrap();
         }

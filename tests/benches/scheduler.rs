@@ -15,6 +15,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 use torium_aws::{AwsError, MAX_BATCH_SIZE, MessageQueue, OutgoingMessage};
 use torium_domain::{EventId, ReminderDue};
+use torium_runtime::Clock;
 use torium_tests::TestDatabase;
 
 const EVENTS: i64 = 1_000_000;
@@ -137,7 +138,9 @@ async fn main() {
         .await
         .unwrap();
         let queue = CountingQueue::default();
-        let config = FanOutConfig::with_queues("sms", "email", "push", "continue");
+        let mut config = FanOutConfig::with_queues("sms", "email", "push", "continue");
+        // Handled at the run's "now" (2027-01-01), before the events start.
+        config.clock = Clock::fixed(start);
         let before = statement_count(&c, statements_counted).await;
         let t = Instant::now();
         let due = ReminderDue { event_id: EventId(event), trigger_at: start };

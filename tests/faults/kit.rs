@@ -18,7 +18,7 @@ use torium_aws::{CallLimits, EmailOptions, SdkConfig, Ses, SmsOptions, Sns, SqsQ
 use torium_delivery::{ChannelSender, SnsPushPublisher, deliver_batch};
 use torium_domain::{Channel, Delivery, EventId, ReminderDue};
 use torium_runtime::aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
-use torium_runtime::{Consumer, Deadline, SqsDeadLetters};
+use torium_runtime::{Clock, Consumer, Deadline, SqsDeadLetters};
 use torium_store::{DbSettings, SslMode, Store, connect_pool};
 use torium_tests::faults::{HttpFaultProxy, TcpFaultProxy, socket_addr_of};
 use torium_tests::lambda_api::{
@@ -122,12 +122,13 @@ impl Scene {
         let sqs = SqsQueue::new(&moto::sdk_config().await);
         let client = sqs.client();
         let notifications_url = moto::create_api_fifo_queue(client, "faults-schedule-notifications").await;
-        let fan_out = FanOutConfig::with_queues(
+        let mut fan_out = FanOutConfig::with_queues(
             &moto::create_fifo_queue(client, "faults-send-sms").await,
             &moto::create_fifo_queue(client, "faults-send-email").await,
             &moto::create_fifo_queue(client, "faults-send-push").await,
             &notifications_url,
         );
+        fan_out.clock = Clock::fixed(torium_tests::story_now());
         let consumer = fixtures::consumer().await;
         let devices = PushDevices::new().await;
         let group = fixtures::group(&db.client().await, "Faults").await;

@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 use torium_aws::SqsQueue;
 use torium_domain::{Delivery, EventId, ReminderDue, ReminderRequest};
-use torium_runtime::{DEFAULT_MARGIN, Deadline};
+use torium_runtime::{Clock, DEFAULT_MARGIN, Deadline};
 use torium_tests::TestDatabase;
 use torium_tests::faults::{Action, HttpFaultProxy, Rule, with_limits};
 use torium_tests::moto::{self, create_api_fifo_queue, create_fifo_queue, drain_queue};
@@ -49,6 +49,7 @@ async fn scene(count: usize, page_size: i64) -> Scene {
         &create_api_fifo_queue(direct.client(), "schedule-notifications").await,
     );
     config.page_size = page_size;
+    config.clock = Clock::fixed(torium_tests::story_now());
     config.page_budget = Duration::ZERO;
     Scene { db, event, members, proxy, queue, config }
 }

@@ -173,6 +173,8 @@ async fn members_come_with_contact_data_and_their_bank_url() {
                 reminder_preference: Some(ReminderPreference::Sms),
                 device_arn: None,
                 organization_payment_url: Some("https://www.pkobp.pl/".into()),
+                sms_opted_out: false,
+                email_suppressed: false,
             },
             Member {
                 user_id: UserId(push),
@@ -181,6 +183,8 @@ async fn members_come_with_contact_data_and_their_bank_url() {
                 reminder_preference: Some(ReminderPreference::Push),
                 device_arn: Some("arn:aws:sns:x:1:endpoint/GCM/app/1".into()),
                 organization_payment_url: None,
+                sms_opted_out: false,
+                email_suppressed: false,
             },
         ]
     );

@@ -5,10 +5,12 @@ use crate::fixtures::{self, at};
 use chrono::{DateTime, TimeDelta, Utc};
 use schedule_events::{RunSummary, SchedulerConfig, run_scheduler};
 use schedule_notifications::{FanOutConfig, handle_batch};
+use std::sync::{Arc, Mutex};
 use torium_aws::{AwsError, FailureKind, MessageQueue, OutgoingMessage, SqsQueue};
 use torium_domain::{
     Channel, Delivery, DeliveryContent, EventId, Firing, ReminderDue, ReminderRequest, ReminderSource,
 };
+use torium_runtime::Clock;
 use torium_tests::TestDatabase;
 use torium_tests::moto::{self, ReceivedMessage, create_api_fifo_queue, create_fifo_queue, drain_queue, sqs_event};
 
@@ -17,6 +19,8 @@ pub(crate) struct Queues {
     pub sqs: SqsQueue,
     pub scheduler: SchedulerConfig,
     pub fan_out: FanOutConfig,
+    /// The fan-out's clock: set by every [`Queues::run`].
+    now: Arc<Mutex<DateTime<Utc>>>,
 }
 
 pub(crate) async fn queues() -> Queues {
@@ -28,17 +32,23 @@ pub(crate) async fn queues() -> Queues {
         claim_batch_size: 200,
         max_batches: 10,
     };
-    let fan_out = FanOutConfig::with_queues(
+    let mut fan_out = FanOutConfig::with_queues(
         &create_fifo_queue(client, "send-sms").await,
         &create_fifo_queue(client, "send-email").await,
         &create_fifo_queue(client, "send-push").await,
         &scheduler.queue_url,
     );
-    Queues { sqs, scheduler, fan_out }
+    // The fan-out handles a firing at the minute of the last scheduler run
+    // (the story's "now" before any run).
+    let now = Arc::new(Mutex::new(torium_tests::story_now()));
+    let clock_now = Arc::clone(&now);
+    fan_out.clock = Clock::from_fn(move || *clock_now.lock().unwrap());
+    Queues { sqs, scheduler, fan_out, now }
 }
 
 impl Queues {
     pub async fn run(&self, db: &TestDatabase, now: &str) -> RunSummary {
+        *self.now.lock().unwrap() = at(now);
         run_scheduler(&db.store, &self.sqs, &self.scheduler, &fixtures::deadline(), at(now))
             .await
             .expect("scheduler run")

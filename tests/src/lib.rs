@@ -25,6 +25,14 @@ pub fn required_env(name: &str) -> String {
     }
 }
 
+/// "Now" on the tests' timeline: the fixtures' Christmas dinner
+/// (2026-12-24 17:00 UTC) is reminded a day before, and the handlers that
+/// check a reminder is still fresh are given this clock, so the suite reads
+/// the same on every date it runs.
+pub fn story_now() -> chrono::DateTime<chrono::Utc> {
+    chrono::DateTime::from_timestamp(1_798_045_230, 0).expect("2026-12-23T17:00:30Z")
+}
+
 /// A name no other test (or test process) uses.
 pub fn unique_name(prefix: &str) -> String {
     static COUNTER: AtomicU32 = AtomicU32::new(0);

@@ -3,6 +3,7 @@
 //! rule here is unit-tested without a database or AWS.
 
 mod alerts;
+mod freshness;
 mod messages;
 mod model;
 mod money;
@@ -19,6 +20,7 @@ pub use alerts::{
     RATE_WINDOW, RateRule, SMS_FAILURE_RULE, Severity, UnreadableSchedule, WebhookFormat, delivery_rate_findings,
     plan_alerts, rate_findings, unreadable_schedules_finding, webhook_payload,
 };
+pub use freshness::{Freshness, Stale};
 pub use messages::{
     CommentPosted, Delivery, DeliveryContent, Firing, GroupInvitation, MessageError, NotifyNow, ReminderDue,
     ReminderRequest, parse_attribute_body,
@@ -31,7 +33,7 @@ pub use reports::{
     BounceType, DeliveryReport, Report, ReportError, ReportSource, ReportedOutcome, ReportedUserEffect,
     parse_push_event, parse_ses_event, parse_sms_receipt, parse_sns_message,
 };
-pub use routing::{Route, is_e164, route};
+pub use routing::{FALLBACK_ORDER, NoRoute, Route, Unusable, is_e164, route};
 pub use schedule::{MIN_PERIODICAL_PERIOD, ReminderSchedule, ScheduleError, is_too_late, known_time_zone_names};
 pub use signup::{NewAccount, SignUpError, is_plausible_email, new_account};
 pub use texts::{

@@ -212,6 +212,11 @@ pub struct Member {
     pub reminder_preference: Option<ReminderPreference>,
     pub device_arn: Option<String>,
     pub organization_payment_url: Option<String>,
+    /// The number opted out of SMS (`users.sms_opted_out`).
+    pub sms_opted_out: bool,
+    /// The address bounced permanently or complained
+    /// (`users.email_suppressed_at` is set).
+    pub email_suppressed: bool,
 }
 
 #[cfg(test)]

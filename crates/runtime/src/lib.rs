@@ -3,6 +3,7 @@
 //! FIFO batch driver that keeps SQS ordering and retries honest.
 
 pub mod batch;
+mod clock;
 pub mod config;
 mod database;
 pub mod deadline;
@@ -17,6 +18,7 @@ pub use batch::{
     Consumer, DEFAULT_GROUP_CONCURRENCY, FifoBatch, MessageFailure, RecordOutcome, body_of, group_of,
     process_fifo_batch, sent_at, set_aside,
 };
+pub use clock::Clock;
 pub use config::{ConfigError, Env};
 pub use database::{database_pool, database_settings, warm_up};
 pub use deadline::{DEFAULT_MARGIN, Deadline, DeadlineReached};

@@ -19,18 +19,19 @@
 //! unreachable members, whatever the member count; SQS calls are one per
 //! ten members.
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, TimeDelta, Utc};
 use std::collections::BTreeMap;
 use std::time::Duration;
 use torium_aws::{AwsError, MessageQueue, OutgoingMessage};
 use torium_domain::{
-    Channel, Delivery, DeliveryContent, Event, Firing, Member, MessageError, ReminderContent, ReminderId,
-    ReminderRequest, UserId, reminder_email_within_limits, reminder_push_message, reminder_sms, route,
+    Channel, Delivery, DeliveryContent, Event, Firing, Freshness, Member, MessageError, ReminderContent, ReminderId,
+    ReminderRequest, Stale, UserId, reminder_email_within_limits, reminder_push_message, reminder_sms, route,
 };
 use torium_runtime::aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use torium_runtime::metrics::{self, Measure, Metrics};
 use torium_runtime::{
-    ConfigError, Consumer, DeadLetterQueue, Deadline, DeadlineReached, Env, MessageFailure, process_fifo_batch, sent_at,
+    Clock, ConfigError, Consumer, DeadLetterQueue, Deadline, DeadlineReached, Env, MessageFailure, process_fifo_batch,
+    sent_at,
 };
 use torium_store::{Store, StoreError};
 
@@ -48,6 +49,12 @@ pub struct FanOutConfig {
     /// `FAN_OUT_PAGE_BUDGET_MS` (default 15000): a page is started only with
     /// at least this much time left before the invocation's margin.
     pub page_budget: Duration,
+    /// `MAX_LATENESS_MINUTES` (default 60, as the scheduler's): a periodical
+    /// firing handled later than this after its trigger time is not sent.
+    pub max_lateness: TimeDelta,
+    /// What "now" is when a firing's freshness is checked: the wall clock,
+    /// or a fixed instant in tests.
+    pub clock: Clock,
 }
 
 impl FanOutConfig {
@@ -59,6 +66,8 @@ impl FanOutConfig {
             continue_queue_url: env.required("SCHEDULE_NOTIFICATIONS_QUEUE_URL")?.to_owned(),
             page_size: env.parsed_or("FAN_OUT_PAGE_SIZE", DEFAULT_PAGE_SIZE)?.max(1),
             page_budget: Duration::from_millis(env.parsed_or("FAN_OUT_PAGE_BUDGET_MS", 15_000)?),
+            max_lateness: TimeDelta::minutes(env.parsed_or("MAX_LATENESS_MINUTES", DEFAULT_MAX_LATENESS_MINUTES)?),
+            clock: Clock::system(),
         })
     }
 
@@ -71,6 +80,8 @@ impl FanOutConfig {
             continue_queue_url: continue_on.to_owned(),
             page_size: DEFAULT_PAGE_SIZE,
             page_budget: Duration::from_secs(15),
+            max_lateness: TimeDelta::minutes(DEFAULT_MAX_LATENESS_MINUTES),
+            clock: Clock::system(),
         }
     }
 
@@ -86,6 +97,9 @@ impl FanOutConfig {
 /// Members per page unless `FAN_OUT_PAGE_SIZE` says otherwise: 100
 /// `SendMessageBatch` calls, a few seconds at SQS's pace.
 pub const DEFAULT_PAGE_SIZE: i64 = 1000;
+
+/// The lateness bound unless `MAX_LATENESS_MINUTES` says otherwise.
+pub const DEFAULT_MAX_LATENESS_MINUTES: i64 = 60;
 
 #[derive(Debug, thiserror::Error)]
 pub enum FanOutError {
@@ -119,6 +133,8 @@ pub struct FanOutSummary {
     pub reminder_id: Option<ReminderId>,
     pub per_channel: BTreeMap<Channel, usize>,
     pub unreachable: usize,
+    /// Members not reminded because the firing is stale ([`Stale`]).
+    pub stale: usize,
     pub queue_calls: usize,
     /// Pages of members enqueued by this invocation.
     pub pages: usize,
@@ -158,12 +174,14 @@ impl FanOutSummary {
                 Measure::count(metrics::FAN_OUT_PAGES, &[self.pages as f64]),
             ],
         );
-        if self.unreachable > 0 {
-            metrics.emit(
-                &[("Channel", "none"), ("Outcome", "skipped")],
-                &[&["Channel", "Outcome"], &["Outcome"]],
-                &[Measure::count(metrics::DELIVERIES, &[self.unreachable as f64])],
-            );
+        for (outcome, count) in [("skipped", self.unreachable), ("stale", self.stale)] {
+            if count > 0 {
+                metrics.emit(
+                    &[("Channel", "none"), ("Outcome", outcome)],
+                    &[&["Channel", "Outcome"], &["Outcome"]],
+                    &[Measure::count(metrics::DELIVERIES, &[count as f64])],
+                );
+            }
         }
     }
 }
@@ -208,6 +226,12 @@ pub async fn fan_out(
         tracing::info!(reminder_id = recorded.id.0, "already fanned out; nothing more to send");
         return Ok(summary);
     }
+    let occurrence_at = due.occurrence_at.unwrap_or_else(|| event.occurrence_at(due.trigger_at));
+    let freshness = Freshness::of_firing(event.reminder_kind, occurrence_at, due.trigger_at, config.max_lateness);
+    let stale = freshness.check(config.clock.now(), false).err();
+    if let Some(why) = stale {
+        tracing::warn!(reminder_id = recorded.id.0, reason = %why, "stale firing: every member's row is skipped");
+    }
     let mut after = recorded.fanned_out_through.unwrap_or(UserId(0));
     loop {
         if deadline.time_left() < config.page_budget {
@@ -217,7 +241,7 @@ pub async fn fan_out(
         }
         let members = deadline.bound(store.event_members_page(event.id, after, config.page_size)).await??;
         let finished = (members.len() as i64) < config.page_size;
-        let page = Page { event: &event, firing: &due, reminder_id: recorded.id, members: &members };
+        let page = Page { event: &event, firing: &due, reminder_id: recorded.id, members: &members, freshness, stale };
         send_page(store, queue, config, deadline, page, &mut summary).await?;
         after = members.last().map_or(after, |m| m.user_id);
         deadline.bound(store.record_fan_out_progress(recorded.id, after, finished)).await??;
@@ -237,6 +261,7 @@ pub async fn fan_out(
         email = summary.per_channel.get(&Channel::Email).copied().unwrap_or(0),
         push = summary.per_channel.get(&Channel::Push).copied().unwrap_or(0),
         unreachable = summary.unreachable,
+        stale = summary.stale,
         sqs_calls = summary.queue_calls,
         "reminder fanned out"
     );
@@ -249,6 +274,10 @@ struct Page<'a> {
     firing: &'a Firing,
     reminder_id: ReminderId,
     members: &'a [Member],
+    /// The limits every delivery of the firing carries.
+    freshness: Freshness,
+    /// Set when the firing is already stale: every member is skipped.
+    stale: Option<Stale>,
 }
 
 /// Routes and renders a page, records its unreachable members and sends
@@ -261,10 +290,12 @@ async fn send_page(
     page: Page<'_>,
     summary: &mut FanOutSummary,
 ) -> Result<(), FanOutError> {
-    let (sends, unreachable) = deliveries_of(&page);
-    if !unreachable.is_empty() {
-        tracing::warn!(count = unreachable.len(), "members without a usable channel were skipped");
-        deadline.bound(store.record_unreachable_members(page.reminder_id, &unreachable)).await??;
+    let (sends, skipped) = deliveries_of(&page);
+    if !skipped.is_empty() {
+        if page.stale.is_none() {
+            tracing::warn!(count = skipped.len(), "members without a usable channel were skipped");
+        }
+        deadline.bound(store.record_skipped_members(page.reminder_id, &skipped)).await??;
     }
     let sent = futures::future::try_join_all(
         sends.iter().map(|(channel, messages)| deadline.bound(queue.send_all(config.queue_url(*channel), messages))),
@@ -274,19 +305,35 @@ async fn send_page(
         summary.queue_calls += calls?;
         *summary.per_channel.entry(*channel).or_default() += messages.len();
     }
-    summary.unreachable += unreachable.len();
+    match page.stale {
+        Some(_) => summary.stale += skipped.len(),
+        None => summary.unreachable += skipped.len(),
+    }
     Ok(())
 }
 
-/// Each reachable member's message by channel, and the unreachable members.
-fn deliveries_of(page: &Page<'_>) -> (BTreeMap<Channel, Vec<OutgoingMessage>>, Vec<UserId>) {
+/// A page's messages by channel queue.
+type Sends = BTreeMap<Channel, Vec<OutgoingMessage>>;
+
+/// Members not reminded, with the reason (their `skipped` row's `last_error`).
+type Skipped = Vec<(UserId, String)>;
+
+/// Each reachable member's message by channel, and the members skipped
+/// with the reason (no usable channel, or the whole firing is stale).
+fn deliveries_of(page: &Page<'_>) -> (Sends, Skipped) {
+    if let Some(why) = page.stale {
+        return (Sends::new(), page.members.iter().map(|m| (m.user_id, why.to_string())).collect());
+    }
     let occurrence_at = page.firing.occurrence_at.unwrap_or_else(|| page.event.occurrence_at(page.firing.trigger_at));
-    let mut sends: BTreeMap<Channel, Vec<OutgoingMessage>> = BTreeMap::new();
-    let mut unreachable = Vec::new();
+    let mut sends = Sends::new();
+    let mut skipped = Skipped::new();
     for member in page.members {
-        let Some(route) = route(member) else {
-            unreachable.push(member.user_id);
-            continue;
+        let route = match route(member) {
+            Ok(route) => route,
+            Err(no_route) => {
+                skipped.push((member.user_id, no_route.to_string()));
+                continue;
+            }
         };
         let delivery = Delivery {
             reminder_id: page.reminder_id,
@@ -295,6 +342,8 @@ fn deliveries_of(page: &Page<'_>) -> (BTreeMap<Channel, Vec<OutgoingMessage>>, V
             trigger_at: page.firing.trigger_at,
             receiver: route.receiver,
             content: render(page.event, occurrence_at, member, route.channel),
+            event_starts_at: page.freshness.event_starts_at,
+            late_after: page.freshness.late_after,
         };
         sends.entry(route.channel).or_default().push(OutgoingMessage {
             body: delivery.to_body(),
@@ -302,7 +351,7 @@ fn deliveries_of(page: &Page<'_>) -> (BTreeMap<Channel, Vec<OutgoingMessage>>, V
             deduplication_id: delivery.deduplication_id(),
         });
     }
-    (sends, unreachable)
+    (sends, skipped)
 }
 
 /// Hands the rest of the fan-out (members after `after`) to a message of its

@@ -53,7 +53,8 @@ impl Store {
             .query(
                 // The page's ids first (the (event, user) index), then those
                 // users by primary key: never a scan of every user.
-                "SELECT u.id, u.email, u.mobile_number, u.reminder_preferences::text, u.device_arn, o.url \
+                "SELECT u.id, u.email, u.mobile_number, u.reminder_preferences::text, u.device_arn, o.url, \
+                        u.sms_opted_out, u.email_suppressed_at IS NOT NULL \
                  FROM users u \
                  LEFT JOIN organizations o ON o.id = u.organization_id \
                  WHERE u.id = ANY(ARRAY( \
@@ -72,6 +73,8 @@ impl Store {
                     reminder_preference: parse_optional_column(r.get(3))?,
                     device_arn: r.get(4),
                     organization_payment_url: r.get(5),
+                    sms_opted_out: r.get(6),
+                    email_suppressed: r.get(7),
                 })
             })
             .collect()

@@ -200,24 +200,27 @@ impl Store {
         Ok(())
     }
 
-    /// Members of a firing who have no usable channel get a `skipped` log
-    /// row (visible in the app), once.
-    pub async fn record_unreachable_members(
+    /// Members of a firing who are not reminded (no usable channel, the
+    /// event already started) get a `skipped` log row with the reason
+    /// (visible in the app), once.
+    pub async fn record_skipped_members(
         &self,
         reminder_id: ReminderId,
-        users: &[UserId],
+        skipped: &[(UserId, String)],
     ) -> Result<(), StoreError> {
-        if users.is_empty() {
+        if skipped.is_empty() {
             return Ok(());
         }
         let client = self.pool.get().await?;
-        let ids: Vec<i64> = users.iter().map(|u| u.0).collect();
+        let ids: Vec<i64> = skipped.iter().map(|(u, _)| u.0).collect();
+        let reasons: Vec<&str> = skipped.iter().map(|(_, r)| r.as_str()).collect();
         client
             .execute(
                 "INSERT INTO event_reminders_logs (event_reminders_id, user_id, status, last_error) \
-                 SELECT DISTINCT $1::bigint, user_id, 'skipped', 'no usable channel' FROM unnest($2::bigint[]) AS u(user_id) \
+                 SELECT DISTINCT ON (user_id) $1::bigint, user_id, 'skipped', reason \
+                 FROM unnest($2::bigint[], $3::text[]) AS u(user_id, reason) \
                  ON CONFLICT (event_reminders_id, user_id) WHERE NOT adopted DO NOTHING",
-                &[&reminder_id.0, &ids],
+                &[&reminder_id.0, &ids, &reasons],
             )
             .await?;
         Ok(())
