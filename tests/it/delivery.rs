@@ -20,14 +20,14 @@ use torium_tests::moto::{
 };
 use torium_tests::{TestDatabase, unique_name};
 
-struct Senders {
-    sms: SmsSender,
-    email: EmailSender,
-    push: PushSender,
+pub(crate) struct Senders {
+    pub sms: SmsSender,
+    pub email: EmailSender,
+    pub push: PushSender,
     devices: PushDevices,
 }
 
-async fn senders() -> Senders {
+pub(crate) async fn senders() -> Senders {
     let sdk = moto::sdk_config().await;
     let from_address = format!("{}@torium.example", unique_name("noreply"));
     let ses = Ses::new(&sdk);
@@ -45,7 +45,7 @@ async fn senders() -> Senders {
 }
 
 impl Senders {
-    async fn endpoint(&self, enabled: bool) -> String {
+    pub async fn endpoint(&self, enabled: bool) -> String {
         self.devices.endpoint(enabled).await
     }
 }

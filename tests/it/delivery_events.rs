@@ -24,14 +24,14 @@ const SMS_SUCCESS_ID: &str = "34d9b400-c6dd-5444-820d-fbeb0f1f54cf";
 const SMS_FAILURE_ID: &str = "1077257a-92f3-5ca3-bc97-6a915b310625";
 const SMS_OPTED_OUT_ID: &str = "5d3f7a21-0b6e-5c4d-9e8f-1a2b3c4d5e6f";
 
-fn fixture(name: &str) -> Value {
+pub(crate) fn fixture(name: &str) -> Value {
     let path = format!("{}/fixtures/delivery-events/{name}", env!("CARGO_MANIFEST_DIR"));
     serde_json::from_str(&std::fs::read_to_string(&path).expect(&path)).expect("fixture is JSON")
 }
 
 /// An SNS event (the Lambda SNS event's documented shape) carrying these
 /// provider records as its messages.
-fn sns_event(records: &[Value]) -> Value {
+pub(crate) fn sns_event(records: &[Value]) -> Value {
     let template = fixture("sns-event.json")["Records"][0].clone();
     let records: Vec<Value> = records
         .iter()

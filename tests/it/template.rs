@@ -22,8 +22,14 @@ const NOT_SET_BY_TEMPLATE: [&str; 2] = ["DATABASE_URL", "AWS_LAMBDA_FUNCTION_NAM
 
 /// Actions that have no resource types (or, for SMS, no ARN to name), so a
 /// statement may allow them on `"*"`.
-const ACTIONS_WITHOUT_RESOURCES: [&str; 4] =
-    ["xray:PutTraceSegments", "xray:PutTelemetryRecords", "sns:ListPhoneNumbersOptedOut", "sns:Publish"];
+const ACTIONS_WITHOUT_RESOURCES: [&str; 5] = [
+    "xray:PutTraceSegments",
+    "xray:PutTelemetryRecords",
+    "sns:ListPhoneNumbersOptedOut",
+    "sns:Publish",
+    // An account setting (SMS delivery-status logging), set by ProviderReportsSettings.
+    "sns:SetSMSAttributes",
+];
 
 /// The queues the existing HTTP API sends to (contracts §2): logical id, the
 /// name after `<stack>-` by default, and the name the API has hard-coded. It
@@ -728,7 +734,7 @@ fn template_caps_every_function_so_database_connections_stay_under_the_budget() 
         per_function.push(format!("{} {cap} x {pool_size}", f.id));
     }
     assert!(total <= budget, "worst case {total} connections over DatabaseMaxConnections {budget}: {per_function:?}");
-    assert_eq!(total, 70, "the figure docs/deploy.md and the parameter's description give: {per_function:?}");
+    assert_eq!(total, 74, "the figure docs/deploy.md and the parameter's description give: {per_function:?}");
 }
 
 /// The metrics of our own namespace that a dashboard widget names: metric
@@ -787,4 +793,91 @@ fn template_dashboard_and_alarms_name_only_metrics_the_code_emits() {
         (json!("p99"), json!(5), json!(3))
     );
     assert_eq!(t.doc["Parameters"]["LatenessAlarmMilliseconds"]["Default"], json!(300000), "5 minutes by default");
+}
+
+/// Provider reports (issue 16): SES's event destination and the push
+/// applications' events reach delivery-events through topics only this
+/// account's SES and SNS may publish to; the SMS delivery-status log groups
+/// are subscribed to it with a permission scoped to them.
+#[test]
+fn template_wires_every_provider_report_to_delivery_events_and_nothing_else() {
+    let t = Template::load();
+    let function =
+        t.functions().into_iter().find(|f| f.id == "DeliveryEventsFunction").expect("DeliveryEventsFunction");
+    let sns_topics: BTreeSet<&str> = function.props["Events"]
+        .as_object()
+        .expect("Events")
+        .values()
+        .filter(|e| e["Type"] == "SNS")
+        .map(|e| e["Properties"]["Topic"]["Ref"].as_str().expect("Topic: !Ref"))
+        .collect();
+    assert_eq!(sns_topics, BTreeSet::from(["EmailEventsTopic", "PushEventsTopic"]));
+
+    for (topic, service) in [("EmailEventsTopic", "ses.amazonaws.com"), ("PushEventsTopic", "sns.amazonaws.com")] {
+        let policies: Vec<&Value> = t
+            .of_type("AWS::SNS::TopicPolicy")
+            .filter(|(_, p)| p["Properties"]["Topics"] == json!([{ "Ref": topic }]))
+            .flat_map(|(_, p)| branches(&p["Properties"]["PolicyDocument"]["Statement"]))
+            .collect();
+        assert_eq!(policies.len(), 1, "{topic}: one statement");
+        let s = policies[0];
+        assert_eq!(s["Principal"]["Service"], service, "{topic}: only {service} publishes");
+        assert_eq!(s["Action"], "sns:Publish");
+        assert_eq!(
+            s["Condition"]["StringEquals"]["AWS:SourceAccount"]["Ref"], "AWS::AccountId",
+            "{topic}: this account only"
+        );
+    }
+
+    let destination = &t.resource("EmailEventDestination")["Properties"];
+    let types: BTreeSet<&str> = strings(&destination["EventDestination"]["MatchingEventTypes"]).into_iter().collect();
+    assert_eq!(
+        types,
+        BTreeSet::from(["bounce", "complaint", "delivery", "reject", "deliveryDelay", "renderingFailure"])
+    );
+    assert_eq!(destination["EventDestination"]["SnsDestination"]["TopicARN"]["Ref"], "EmailEventsTopic");
+    // send-email sends through the very configuration set the destination is on.
+    let send_email = t.functions().into_iter().find(|f| f.id == "SendEmailFunction").expect("SendEmailFunction");
+    let env = send_email.env(t.globals());
+    assert_eq!(env["SES_CONFIGURATION_SET"], &destination["ConfigurationSetName"]);
+    assert!(!may_be_unset(env["SES_CONFIGURATION_SET"]), "send-email always uses a configuration set");
+
+    let filters: Vec<&Value> = t.of_type("AWS::Logs::SubscriptionFilter").map(|(_, r)| &r["Properties"]).collect();
+    assert_eq!(filters.len(), 2, "the SMS delivery-status log groups: successes and failures");
+    for f in filters {
+        assert_eq!(f["DestinationArn"], get_att_arn("DeliveryEventsFunction"));
+        let names: Vec<String> = branches(&f["LogGroupName"])
+            .into_iter()
+            .map(|v| {
+                v["Fn::Sub"].as_str().map(str::to_owned).unwrap_or_else(|| {
+                    let id = v["Ref"].as_str().expect("a log group name or !Ref");
+                    t.resource(id)["Properties"]["LogGroupName"]["Fn::Sub"].as_str().expect("!Sub name").to_owned()
+                })
+            })
+            .collect();
+        for name in names {
+            assert!(name.starts_with("sns/${AWS::Region}/${AWS::AccountId}/DirectPublishToPhoneNumber"), "{name}");
+        }
+    }
+    let permission = &t.resource("SmsDeliveryLogsInvokePermission")["Properties"];
+    assert_eq!(permission["Principal"], "logs.amazonaws.com");
+    assert_eq!(permission["SourceAccount"]["Ref"], "AWS::AccountId");
+    assert!(permission["SourceArn"]["Fn::Sub"].as_str().unwrap().contains("DirectPublishToPhoneNumber"));
+
+    // SNS writes the receipts with a role only it may assume, only to those groups.
+    let role = &t.resource("SmsDeliveryStatusRole")["Properties"];
+    assert_eq!(role["AssumeRolePolicyDocument"]["Statement"][0]["Principal"]["Service"], "sns.amazonaws.com");
+    for s in branches(&role["Policies"][0]["PolicyDocument"]["Statement"]) {
+        for r in branches(&s["Resource"]) {
+            assert!(
+                r["Fn::Sub"]
+                    .as_str()
+                    .unwrap()
+                    .contains("log-group:sns/${AWS::Region}/${AWS::AccountId}/DirectPublishToPhoneNumber")
+            );
+        }
+    }
+    let settings = &t.resource("ProviderReportsSettings")["Properties"];
+    assert_eq!(settings["SmsDeliveryStatusRoleArn"], get_att_arn("SmsDeliveryStatusRole"));
+    assert_eq!(settings["PushEventsTopicArn"]["Ref"], "PushEventsTopic");
 }

@@ -338,8 +338,8 @@ async fn send_group(
                 summary.unknown += 1;
                 RecordOutcome::Done
             }
-            // Sent before, or the same delivery twice in one batch.
-            Some(ReminderClaim { status: DeliveryStatus::Sent, .. }) => {
+            // Sent before (and maybe reported on since: delivered, bounced…).
+            Some(claim) if claim.status.was_accepted() => {
                 summary.already_sent += 1;
                 RecordOutcome::Done
             }

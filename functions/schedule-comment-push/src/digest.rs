@@ -249,7 +249,7 @@ fn plan_pushes<'a>(
         }
         summary.receivers += 1;
         let pending: Vec<(DeliveryKey, &DigestComment)> =
-            theirs.filter(|(key, _)| statuses.get(key).is_some_and(|s| *s != DeliveryStatus::Sent)).collect();
+            theirs.filter(|(key, _)| statuses.get(key).is_some_and(|s| !s.was_accepted())).collect();
         let Some((_, latest)) = pending.last() else {
             summary.already_pushed += 1;
             continue;

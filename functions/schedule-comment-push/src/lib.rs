@@ -177,7 +177,7 @@ pub(crate) async fn claim(
 /// counted, a row that could not be claimed (its comment is gone) skipped.
 pub(crate) fn is_due(status: Option<&DeliveryStatus>, summary: &mut CommentPushSummary) -> bool {
     match status {
-        Some(DeliveryStatus::Sent) => {
+        Some(status) if status.was_accepted() => {
             summary.already_pushed += 1;
             false
         }

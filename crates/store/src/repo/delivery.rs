@@ -132,6 +132,9 @@ impl Store {
                 }
             }
         }
+        // A row the provider accepted (and may have reported on since) is
+        // never written back: the outcome of a copy changes nothing.
+        let accepted: Vec<&str> = DeliveryStatus::ALL.iter().filter(|s| s.was_accepted()).map(|s| s.as_str()).collect();
         let client = self.pool.get().await?;
         let sql = format!(
             "WITH outcome AS ( \
@@ -147,7 +150,8 @@ impl Store {
                      attempts = l.attempts + 1, \
                      updated_at = now() \
                  FROM outcome o \
-                 WHERE l.{item} = o.item_id AND l.user_id = o.user_id AND NOT l.adopted AND l.status <> 'sent' \
+                 WHERE l.{item} = o.item_id AND l.user_id = o.user_id AND NOT l.adopted \
+                   AND NOT l.status = ANY($9::text[]) \
              ), opted_out AS ( \
                  UPDATE users SET sms_opted_out = true, sms_opted_out_at = now(), updated_at = now() \
                  WHERE id IN (SELECT user_id FROM outcome WHERE opted_out) AND NOT sms_opted_out \
@@ -156,7 +160,10 @@ impl Store {
              FROM outcome o WHERE u.id = o.user_id AND u.device_arn = o.gone_endpoint"
         );
         client
-            .execute(&sql, &[&items, &users, &statuses, &message_ids, &errors, &sent_at, &opted_out, &gone_endpoints])
+            .execute(
+                &sql,
+                &[&items, &users, &statuses, &message_ids, &errors, &sent_at, &opted_out, &gone_endpoints, &accepted],
+            )
             .await?;
         Ok(())
     }
