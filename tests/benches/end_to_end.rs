@@ -41,7 +41,7 @@ use torium_aws::{
 };
 use torium_delivery::{ChannelSender, deliver_batch};
 use torium_runtime::aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
-use torium_runtime::{Consumer, DEFAULT_GROUP_CONCURRENCY, DEFAULT_MARGIN, Deadline, Metrics};
+use torium_runtime::{Clock, Consumer, DEFAULT_GROUP_CONCURRENCY, DEFAULT_MARGIN, Deadline, Metrics};
 use torium_store::{DbSettings, SslMode, Store, connect_pool};
 use torium_tests::TestDatabase;
 use torium_tests::moto::{self, ReceivedMessage, create_api_fifo_queue, create_fifo_queue, sqs_event};
@@ -138,6 +138,7 @@ impl Setup {
             group_concurrency: DEFAULT_GROUP_CONCURRENCY,
             // EMF lines kept in memory: the bench's output stays readable.
             metrics: Metrics::in_memory("bench").0,
+            clock: Clock::system(), // the run's firings are due now
         }
     }
 }

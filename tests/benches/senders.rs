@@ -250,6 +250,8 @@ async fn main() {
             group_concurrency: DEFAULT_GROUP_CONCURRENCY,
             // EMF lines kept in memory: the bench's output stays readable.
             metrics: Metrics::in_memory("bench").0,
+            // The bench's firings are hourly from 2027-01-31 19:00: fresh then.
+            clock: Clock::fixed(DateTime::from_timestamp(1_801_418_400, 0).expect("2027-01-31T18:00:00Z")),
         },
     };
     // One reused client for the ceiling.

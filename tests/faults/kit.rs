@@ -5,6 +5,7 @@
 //! stand-in.
 
 use crate::fixtures;
+use chrono::{DateTime, DurationRound, TimeDelta, Utc};
 use schedule_notifications::FanOutConfig;
 use send_email::EmailSender;
 use send_push::PushSender;
@@ -12,6 +13,7 @@ use send_sms::{OptOuts, SmsSender};
 use serde_json::Value;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::PathBuf;
+use std::sync::OnceLock;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 use torium_aws::{CallLimits, EmailOptions, SdkConfig, Ses, SmsOptions, Sns, SqsQueue, load_sdk_config_with};
@@ -27,9 +29,13 @@ use torium_tests::lambda_api::{
 use torium_tests::moto::{self, PushDevices, ReceivedMessage, sqs_event};
 use torium_tests::{TestDatabase, required_env, unique_name};
 
-/// The firing every scenario's reminders are for (the fixtures' Christmas
-/// event, reminded a day ahead).
-pub const TRIGGER: &str = "2026-12-23T17:00:00Z";
+/// The firing every scenario's reminders are for: this minute of the real
+/// clock (the real send-sms binary checks freshness against it), the event
+/// a day later.
+pub fn trigger() -> DateTime<Utc> {
+    static TRIGGER: OnceLock<DateTime<Utc>> = OnceLock::new();
+    *TRIGGER.get_or_init(|| Utc::now().duration_trunc(TimeDelta::minutes(1)).expect("a minute"))
+}
 /// Redeliveries of one message at most (SQS would give up at the
 /// queue's maxReceiveCount, 5 in the template; a few more show a stuck one).
 pub const MAX_REDELIVERIES: usize = 8;
@@ -122,14 +128,14 @@ impl Scene {
         let sqs = SqsQueue::new(&moto::sdk_config().await);
         let client = sqs.client();
         let notifications_url = moto::create_api_fifo_queue(client, "faults-schedule-notifications").await;
-        let mut fan_out = FanOutConfig::with_queues(
+        let fan_out = FanOutConfig::with_queues(
             &moto::create_fifo_queue(client, "faults-send-sms").await,
             &moto::create_fifo_queue(client, "faults-send-email").await,
             &moto::create_fifo_queue(client, "faults-send-push").await,
             &notifications_url,
         );
-        fan_out.clock = Clock::fixed(torium_tests::story_now());
-        let consumer = fixtures::consumer().await;
+        // The real clock, as in the real binary: the scenes' reminders are due now.
+        let consumer = Consumer { clock: Clock::system(), ..fixtures::consumer().await };
         let devices = PushDevices::new().await;
         let group = fixtures::group(&db.client().await, "Faults").await;
         Scene {
@@ -177,12 +183,21 @@ impl Scene {
         users
     }
 
-    /// A `once` event of the scene's group, due at [`TRIGGER`], with these
+    /// A `once` event of the scene's group, due at [`trigger`], with these
     /// members; `label` names it in reports.
     pub async fn event(&mut self, label: &str, members: &[i64]) -> i64 {
         let c = self.db.client().await;
         let marker = unique_name(label);
-        let event = fixtures::christmas_event(&c, self.group, &marker).await;
+        let event = fixtures::scheduled_event(
+            &c,
+            self.group,
+            &marker,
+            "once",
+            trigger() + TimeDelta::days(1),
+            "1 day",
+            trigger() - TimeDelta::days(1),
+        )
+        .await;
         for &member in members {
             fixtures::attendee(&c, event, member).await;
         }
@@ -194,9 +209,9 @@ impl Scene {
         self.events.values().cloned().collect()
     }
 
-    /// The scheduler's message for an event's firing at [`TRIGGER`].
+    /// The scheduler's message for an event's firing at [`trigger`].
     pub fn due_message(&self, event: i64) -> ReceivedMessage {
-        let due = ReminderDue { event_id: EventId(event), trigger_at: fixtures::at(TRIGGER) };
+        let due = ReminderDue { event_id: EventId(event), trigger_at: trigger() };
         ReceivedMessage {
             message_id: unique_name(&format!("due-{event}")),
             body: due.to_body(),
@@ -868,18 +883,18 @@ impl Scene {
         self.check_log(outcome, due).await;
     }
 
-    /// Events still due at [`TRIGGER`].
+    /// Events still due at [`trigger`].
     pub async fn due_events(&self) -> i64 {
         self.db
             .client()
             .await
-            .query_one("SELECT count(*) FROM events WHERE next_reminder_at <= $1", &[&fixtures::at(TRIGGER)])
+            .query_one("SELECT count(*) FROM events WHERE next_reminder_at <= $1", &[&trigger()])
             .await
             .expect("due events")
             .get(0)
     }
 
-    /// schedule-events run for [`TRIGGER`] again and again (a retried or the
+    /// schedule-events run for [`trigger`] again and again (a retried or the
     /// next invocation) until a run succeeds with nothing left due; at most
     /// [`MAX_REDELIVERIES`] runs. The errors of the failed runs.
     pub async fn run_scheduler_until_done(
@@ -892,7 +907,7 @@ impl Scene {
         let mut errors = Vec::new();
         for _ in 0..MAX_REDELIVERIES {
             let deadline = Deadline::after(Duration::from_secs(60), Duration::from_secs(2));
-            let run = schedule_events::run_scheduler(store, queue, config, &deadline, fixtures::at(TRIGGER)).await;
+            let run = schedule_events::run_scheduler(store, queue, config, &deadline, trigger()).await;
             let due = self.due_events().await;
             match run {
                 Ok(_) if due == 0 => return Ok(errors),

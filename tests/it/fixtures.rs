@@ -6,7 +6,7 @@
 use chrono::{DateTime, Utc};
 use std::time::Duration;
 use torium_aws::{SqsDeadLetters, SqsQueue};
-use torium_runtime::{Consumer, DEFAULT_GROUP_CONCURRENCY, Deadline, Metrics};
+use torium_runtime::{Clock, Consumer, DEFAULT_GROUP_CONCURRENCY, Deadline, Metrics};
 use torium_store::PooledClient;
 use torium_tests::moto;
 
@@ -24,6 +24,8 @@ pub async fn consumer() -> Consumer<SqsDeadLetters> {
         dead_letters: SqsDeadLetters::new(&sqs, url),
         group_concurrency: DEFAULT_GROUP_CONCURRENCY,
         metrics: Metrics::in_memory("test").0,
+        // The story's timeline: the Christmas dinner's reminders are fresh.
+        clock: Clock::fixed(torium_tests::story_now()),
     }
 }
 

@@ -8,39 +8,15 @@ use chrono::{DateTime, Utc};
 use schedule_events::{ReleaseConfig, release_deferred};
 use send_email::EmailSender;
 use send_sms::{OptOuts, SmsSender};
-use std::future::Future;
 use torium_aws::{EmailOptions, Ses, SmsOptions, Sns, SqsQueue};
-use torium_delivery::{ChannelSender, SendFailure, deliver_batch};
-use torium_domain::{Channel, Delivery, DeliveryContent, EventId, Firing, ReminderSource, UserId};
+use torium_delivery::{ChannelSender, deliver_batch};
+use torium_domain::{Delivery, DeliveryContent, EventId, Firing, ReminderSource, UserId};
 use torium_runtime::aws_lambda_events::event::sqs::SqsBatchResponse;
+use torium_runtime::{Clock, Consumer};
 use torium_tests::moto::{self, ReceivedMessage, create_fifo_queue, drain_queue, emails_to, sms_to, sqs_event};
 use torium_tests::{TestDatabase, unique_name};
 
 const TEXT: &str = "Torium reminder!\nChristmas dinner";
-
-/// A real sender whose clock reads `now`.
-struct At<'a, S> {
-    sender: &'a S,
-    now: DateTime<Utc>,
-}
-
-impl<S: ChannelSender> ChannelSender for At<'_, S> {
-    fn channel(&self) -> Channel {
-        self.sender.channel()
-    }
-
-    fn send(&self, delivery: &Delivery) -> impl Future<Output = Result<String, SendFailure>> + Send {
-        self.sender.send(delivery)
-    }
-
-    fn holds_in_quiet_hours(&self) -> bool {
-        self.sender.holds_in_quiet_hours()
-    }
-
-    fn now(&self) -> DateTime<Utc> {
-        self.now
-    }
-}
 
 struct Scene {
     db: TestDatabase,
@@ -124,10 +100,10 @@ impl Scene {
     }
 
     async fn deliver(&self, sender: &impl ChannelSender, now: &str, messages: &[ReceivedMessage]) {
-        let clock = At { sender, now: at(now) };
+        // The sender handles the batch at `now`.
+        let consumer = Consumer { clock: Clock::fixed(at(now)), ..fixtures::consumer().await };
         let event = sqs_event(messages);
-        let response =
-            deliver_batch(&self.db.store, &clock, &fixtures::consumer().await, &fixtures::deadline(), &event).await;
+        let response = deliver_batch(&self.db.store, sender, &consumer, &fixtures::deadline(), &event).await;
         assert_no_failures(&response);
     }
 

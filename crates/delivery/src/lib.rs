@@ -43,7 +43,8 @@ use torium_domain::{Channel, Delivery, DeliveryStatus, MessageError, SendDecisio
 use torium_runtime::aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use torium_runtime::metrics::{self, Measure, Metrics};
 use torium_runtime::{
-    Consumer, DeadLetterQueue, Deadline, FifoBatch, RecordOutcome, body_of, redact_email, redact_phone, set_aside,
+    Clock, Consumer, DeadLetterQueue, Deadline, FifoBatch, RecordOutcome, body_of, redact_email, redact_phone,
+    set_aside,
 };
 use torium_store::{DeliveryKey, DeliveryLog, DeliveryOutcome, ReminderClaim, Store, StoreError, Unsent, UserEffect};
 use tracing::Instrument;
@@ -77,12 +78,6 @@ pub trait ChannelSender: Send + Sync {
     fn holds_in_quiet_hours(&self) -> bool {
         holds_by_default(self.channel())
     }
-
-    /// The time a delivery is handled at, for the staleness and quiet-hours
-    /// decisions: the real clock.
-    fn now(&self) -> DateTime<Utc> {
-        Utc::now()
-    }
 }
 
 /// SMS and push wake people up; email waits in the inbox.
@@ -109,10 +104,6 @@ impl<S: ChannelSender> ChannelSender for QuietHoursSetting<S> {
 
     fn holds_in_quiet_hours(&self) -> bool {
         self.hold
-    }
-
-    fn now(&self) -> DateTime<Utc> {
-        self.sender.now()
     }
 }
 
@@ -256,7 +247,7 @@ pub async fn deliver(
         .collect();
     let claimed = &claimed;
     let runs: Vec<(Vec<(usize, RecordOutcome)>, BatchSummary)> = stream::iter(groups)
-        .map(|group| send_group(store, sender, deadline, group, claimed))
+        .map(|group| send_group(store, sender, deadline, &consumer.clock, group, claimed))
         .buffer_unordered(consumer.group_concurrency.max(1))
         .collect()
         .await;
@@ -314,6 +305,7 @@ async fn send_group(
     store: &Store,
     sender: &impl ChannelSender,
     deadline: &Deadline,
+    clock: &Clock,
     group: Vec<(usize, &Delivery)>,
     claimed: &HashMap<DeliveryKey, ReminderClaim>,
 ) -> (Vec<(usize, RecordOutcome)>, BatchSummary) {
@@ -358,7 +350,9 @@ async fn send_group(
                 RecordOutcome::Done
             }
             Some(claim) => {
-                decide_and_act(store, sender, deadline, delivery, claim, &mut summary).instrument(span).await
+                decide_and_act(store, sender, deadline, clock.now(), delivery, claim, &mut summary)
+                    .instrument(span)
+                    .await
             }
         };
         outcomes.push((index, outcome));
@@ -375,6 +369,7 @@ async fn decide_and_act(
     store: &Store,
     sender: &impl ChannelSender,
     deadline: &Deadline,
+    now: DateTime<Utc>,
     delivery: &Delivery,
     claim: &ReminderClaim,
     summary: &mut BatchSummary,
@@ -385,7 +380,7 @@ async fn decide_and_act(
         }
         _ => None,
     };
-    let unsent = match send_decision(delivery.freshness(), sender.now(), claim.released, quiet) {
+    let unsent = match send_decision(delivery.freshness(), now, claim.released, quiet) {
         SendDecision::Send => return send_and_record(store, sender, deadline, delivery, summary).await,
         SendDecision::Skip(stale) => {
             tracing::info!(reason = %stale, "stale; skipped, not sent");

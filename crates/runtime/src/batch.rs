@@ -17,6 +17,7 @@
 //! the whole batch, and each consumer's idempotency keys make the redelivery
 //! change nothing that was done.
 
+use crate::clock::Clock;
 use crate::config::{ConfigError, Env};
 use crate::deadline::Deadline;
 use crate::metrics::{self, Measure, Metrics};
@@ -41,6 +42,9 @@ pub struct Consumer<D> {
     pub group_concurrency: usize,
     /// Where the batch's metrics go.
     pub metrics: Metrics,
+    /// "Now" for the time-based decisions on each message (staleness,
+    /// quiet hours): the system clock, a fixed one in tests.
+    pub clock: Clock,
 }
 
 impl Consumer<SqsDeadLetters> {
@@ -55,7 +59,7 @@ impl Consumer<SqsDeadLetters> {
     ) -> Result<Self, ConfigError> {
         let dead_letters = SqsDeadLetters::new(&SqsQueue::new(sdk), env.required(dlq_variable)?);
         let group_concurrency = env.parsed_or("GROUP_CONCURRENCY", DEFAULT_GROUP_CONCURRENCY)?.max(1);
-        Ok(Consumer { dead_letters, group_concurrency, metrics: metrics.clone() })
+        Ok(Consumer { dead_letters, group_concurrency, metrics: metrics.clone(), clock: Clock::system() })
     }
 }
 
@@ -387,7 +391,12 @@ mod tests {
     /// Fails the ids in `retry`, poisons those in `poison`, records the order.
     async fn run(event: &SqsEvent, retry: &[&str], poison: &[&str], letters: &Letters) -> (Vec<String>, Vec<String>) {
         let seen = RefCell::new(Vec::new());
-        let consumer = Consumer { dead_letters: letters, group_concurrency: 1, metrics: Metrics::in_memory("test").0 };
+        let consumer = Consumer {
+            dead_letters: letters,
+            group_concurrency: 1,
+            metrics: Metrics::in_memory("test").0,
+            clock: Clock::system(),
+        };
         let response = process_fifo_batch(event, &consumer, &long(), |_, body| {
             seen.borrow_mut().push(body.to_owned());
             let outcome = if retry.contains(&body) {
@@ -465,8 +474,12 @@ mod tests {
         let event = batch(&[("a", "g1"), ("slow", "g2"), ("c", "g3"), ("d", "g4")]);
         let deadline = Deadline::after(Duration::from_millis(500), Duration::from_millis(250));
         let seen = RefCell::new(Vec::new());
-        let consumer =
-            Consumer { dead_letters: Letters::default(), group_concurrency: 1, metrics: Metrics::in_memory("test").0 };
+        let consumer = Consumer {
+            dead_letters: Letters::default(),
+            group_concurrency: 1,
+            metrics: Metrics::in_memory("test").0,
+            clock: Clock::system(),
+        };
         let response = process_fifo_batch(&event, &consumer, &deadline, |_, body| {
             seen.borrow_mut().push(body.to_owned());
             let slow = body == "slow";
@@ -486,8 +499,12 @@ mod tests {
     async fn groups_run_at_once_each_in_order() {
         let event = batch(&[("slow", "g1"), ("a2", "g1"), ("b1", "g2"), ("b2", "g2")]);
         let seen = Mutex::new(Vec::new());
-        let consumer =
-            Consumer { dead_letters: Letters::default(), group_concurrency: 2, metrics: Metrics::in_memory("test").0 };
+        let consumer = Consumer {
+            dead_letters: Letters::default(),
+            group_concurrency: 2,
+            metrics: Metrics::in_memory("test").0,
+            clock: Clock::system(),
+        };
         let response = process_fifo_batch(&event, &consumer, &long(), |_, body| {
             let seen = &seen;
             async move {
