@@ -10,7 +10,10 @@ Against the PostgreSQL and moto that scripts/services.sh started:
    as AWS would: the scheduled event to schedule-events, then every queue's
    messages as SQS batch events to its consumer, deleting only what the
    handler acknowledged (reported failures stay for redelivery);
-4. prints what each person received, as moto recorded it, and the delivery
+4. closes the loop with the providers: SES reports a permanent bounce for
+   Bartek's reminder email (delivery-events, fed the SNS notification SES
+   would publish), and his next reminder, a minute later, falls back to SMS;
+5. prints what each person received, as moto recorded it, and the delivery
    log; with --check it asserts it instead and exits non-zero on a mismatch.
 
 Uses boto3 (from the moto virtualenv) and psql; no other dependencies.
@@ -40,7 +43,8 @@ QUEUES = {  # queue -> (consumer, batch size)
 SENDER = "reminders@torium.example"
 PEOPLE = {  # name -> (email, phone, preference, bank, has a device)
     "Ala": ("ala@example.com", "+48500100200", "SMS", "PKO", False),
-    "Bartek": ("bartek@example.com", None, "EMAIL", "ING", False),
+    # Email first; the number on file is his fallback once his address bounces.
+    "Bartek": ("bartek@example.com", "+48500100300", "EMAIL", "ING", False),
     "Celina": ("celina@example.com", None, "PUSH", None, True),
     "Darek": ("darek@example.com", None, "PUSH", None, False),
     "Ewa": ("ewa@example.com", None, None, None, False),
@@ -182,11 +186,17 @@ def seed(devices, run_at):
         event_insert, "false", "", "Shoes and chalk", group, naive(run_at), "periodical", "7 days", utc_now,
         "Wall session",
     )[0][0]
+    # Reminded a minute after the others, once SES has reported on Bartek's email.
+    gear = psql(
+        event_insert, "false", "", "Ropes, harnesses, shoes", group,
+        naive(run_at + timedelta(minutes=1, days=1)), "once", "1 day", utc_now, "Gear swap",
+    )[0][0]
     attend = "INSERT INTO events_users (event_id, user_id, \"timestamp\") VALUES (:'v0', :'v1', :'v2')"
     for name in ("Ala", "Bartek", "Celina", "Darek", "Ewa"):
         psql(attend, dinner, ids[name], utc_now)
     for name in ("Ala", "Celina", "Ewa"):
         psql(attend, wall, ids[name], utc_now)
+    psql(attend, gear, ids["Bartek"], utc_now)
     # The API may write a membership twice; Celina is still reminded once.
     psql(attend, dinner, ids["Celina"], utc_now)
     invitation = psql(
@@ -200,7 +210,7 @@ def seed(devices, run_at):
         "VALUES (:'v0', :'v1', :'v2', :'v3') RETURNING id",
         dinner, ids["Ala"], comment_text, utc_now,
     )[0][0]
-    return ids, {"group": group, "dinner": dinner, "wall": wall, "invitation": invitation, "comment": comment,
+    return ids, {"group": group, "dinner": dinner, "wall": wall, "gear": gear, "invitation": invitation, "comment": comment,
                  "comment_text": comment_text}
 
 
@@ -220,6 +230,35 @@ def api_messages(urls, ids, seeded, now):
         attributes = {k: {"DataType": "String", "StringValue": str(v)} for k, v in fields.items()}
         sqs.send_message(QueueUrl=urls[queue], MessageGroupId=group_id, MessageBody=json.dumps(attributes),
                          MessageAttributes=attributes)
+
+
+def ses_bounce(message_id, address):
+    """The SNS notification SES publishes for a permanent bounce of one of
+    our messages (the sample event, pointed at the real message id)."""
+    with open(os.path.join(ROOT, "events", "delivery-events-ses-bounce.json")) as f:
+        event = json.load(f)
+    ses = json.loads(event["Records"][0]["Sns"]["Message"])
+    ses["mail"]["messageId"] = message_id
+    ses["mail"]["destination"] = [address]
+    ses["bounce"]["bouncedRecipients"][0]["emailAddress"] = address
+    event["Records"][0]["Sns"]["Message"] = json.dumps(ses)
+    return event
+
+
+def bounce_and_fall_back(watch, urls, run_at):
+    """SES reports Bartek's reminder email bounced for good; his next
+    reminder (the gear swap, due a minute later) goes by SMS."""
+    (message_id,) = psql(
+        "SELECT l.provider_message_id FROM event_reminders_logs l JOIN users u ON u.id = l.user_id "
+        "WHERE u.email = 'bartek@example.com' AND l.channel = 'email'"
+    )[0]
+    summary = watch.invoke("delivery-events", ses_bounce(message_id, "bartek@example.com"))
+    print(f"   delivery-events, SES Bounce (Permanent) for {message_id[:12]}...: {summary}")
+    next_minute = run_at + timedelta(minutes=1)
+    summary = watch.invoke("schedule-events", scheduled_event(next_minute))
+    print(f"   schedule-events at {next_minute:%H:%M}: {summary}")
+    for function, count in pump(watch, urls).items():
+        print(f"   {function}: {count} message(s) acknowledged")
 
 
 class Watch:
@@ -364,7 +403,10 @@ def check(people, log_rows, metrics):
     """The demo's promises, asserted."""
     failures = []
 
+    checks = [0]
+
     def expect(condition, what):
+        checks[0] += 1
         print(f"   {'ok  ' if condition else 'FAIL'} {what}")
         if not condition:
             failures.append(what)
@@ -372,9 +414,10 @@ def check(people, log_rows, metrics):
     kinds = {name: sorted(kind for kind, _ in got) for name, got in people.items()}
     expect(kinds["Ala"] == ["SMS", "SMS"], "Ala (SMS, PKO) gets two SMS")
     expect(any("Your share: 100.00 PLN, pay at https://www.pkobp.pl/" in t for _, t in people["Ala"]), "Ala's SMS carries her share and PKO's link")
-    expect(kinds["Bartek"] == ["email"], "Bartek (EMAIL, ING) gets one email")
+    expect(kinds["Bartek"] == ["SMS", "email"], "Bartek (EMAIL, ING) gets the dinner by email, then the gear swap by SMS")
     expect(any("pay at https://www.ing.pl/" in t for _, t in people["Bartek"]), "Bartek's email carries ING's link")
-    expect(all("&lt;homemade&gt; &amp; warm" in t for _, t in people["Bartek"]), "user text in the email is HTML-escaped")
+    expect(all("&lt;homemade&gt; &amp; warm" in t for kind, t in people["Bartek"] if kind == "email"),
+           "user text in the email is HTML-escaped")
     expect(kinds["Celina"] == ["push", "push", "push"], "Celina (PUSH) gets two reminder pushes and the comment push")
     expect(any(t.startswith("New comment: Christmas dinner | ala@example.com: Who brings the pierogi? 🥟") for _, t in people["Celina"]),
            "Celina's comment push names the event and the author")
@@ -383,12 +426,17 @@ def check(people, log_rows, metrics):
     expect(kinds["Filip"] == ["push"] and people["Filip"][0][1].startswith("Climbing club - Group invitation | From ewa@example.com"),
            "Filip gets the group invitation push from the admin")
     statuses = sorted(row[3] for row in log_rows)
-    expect(statuses == ["sent"] * 8, f"eight reminder deliveries logged sent (got {statuses})")
+    expect(statuses == ["bounced"] + ["sent"] * 8, f"nine reminder deliveries, Bartek's email bounced (got {statuses})")
+    bartek = {(row[0], row[2], row[3]) for row in log_rows if row[1] == "bartek@example.com"}
+    expect(bartek == {("Christmas dinner", "email", "bounced"), ("Gear swap", "sms", "sent")},
+           f"after the bounce Bartek's next reminder went by SMS (got {sorted(bartek)})")
+    suppressed = psql("SELECT email_suppression_reason FROM users WHERE email = 'bartek@example.com' AND email_suppressed_at IS NOT NULL")
+    expect(bool(suppressed) and "Permanent" in suppressed[0][0], "Bartek's address is suppressed, with the bounce as the reason")
     expect(SIGNUP_RECORDED == [True], "cargo lambda invoke --data-file events/cognito-pre-signup.json recorded the sign-up")
     deliveries, lateness, _ = metrics
     sent = sum(n for (_, outcome), n in deliveries.items() if outcome == "sent")
-    expect(sent == 8 and len(lateness) == 8, f"the functions' EMF metrics count the eight reminder deliveries (got {sent}, {len(lateness)} lateness values)")
-    return failures
+    expect(sent == 9 and len(lateness) == 9, f"the functions' EMF metrics count the nine reminder deliveries (got {sent}, {len(lateness)} lateness values)")
+    return failures, checks[0]
 
 
 def main():
@@ -410,7 +458,7 @@ def main():
     if args.setup_only:
         print(f"   queues and identities created; environment written to {env_file}")
         return
-    with step("seed: 6 people, a group, 2 events, an invitation, a comment"):
+    with step("seed: 6 people, a group, 3 events, an invitation, a comment"):
         ids, seeded = seed(devices, run_at)
     with step("build the handler binaries"):
         subprocess.run(["cargo", "build", "--locked", "--quiet", "--workspace", "--bins"], cwd=ROOT, check=True)
@@ -434,6 +482,8 @@ def main():
             api_messages(urls, ids, seeded, now)
             for function, count in pump(watch, urls).items():
                 print(f"   {function}: {count} message(s) acknowledged")
+        with step("SES reports a permanent bounce; the next reminder falls back to SMS"):
+            bounce_and_fall_back(watch, urls, run_at)
     finally:
         watch.stop()
 
@@ -446,8 +496,8 @@ def main():
     metrics = emitted_metrics(watch.log.name)
     if args.check:
         with step("check what each person received"):
-            failures = check(people, log_rows, metrics)
-        print(f"demo: {13 - len(failures)} passed, {len(failures)} failed")
+            failures, checked = check(people, log_rows, metrics)
+        print(f"demo: {checked - len(failures)} passed, {len(failures)} failed")
         sys.exit(1 if failures else 0)
 
     print("\n== What each person received (as moto recorded it)")
