@@ -366,3 +366,32 @@ async fn stale_checks_after_a_quiet_hours_release() {
     assert_eq!(once_row.last_error.as_deref(), Some("the event already started"));
     assert_eq!(texts_to(&phone), [TEXT]);
 }
+
+/// The release sends a held body and then commits; if its copy reaches the
+/// sender before the commit (or the release crashed after sending, so its
+/// next run's copy is dropped as a duplicate by SQS), the sender finds the
+/// row still `deferred` but due, and sends it then: held, never dropped.
+#[tokio::test]
+async fn a_released_copy_that_arrives_before_the_release_commits_is_sent_once() {
+    let s = scene().await;
+    let (user, phone) = s.member(Some("Europe/Warsaw"), NIGHT).await;
+    let night = s.sms(user, &phone, "2026-01-10T22:30:00Z", Limits::default()).await;
+    s.deliver(&s.sms, "2026-01-10T22:30:00Z", std::slice::from_ref(&night)).await;
+    assert_eq!(s.row(&night).await.status, "deferred");
+
+    // 07:00:05 CET: the release's copy, handled while the row is still deferred.
+    let copy = message(&Delivery::parse(&night.body).unwrap(), &format!("{}-released", night.deduplication_id));
+    s.deliver(&s.sms, "2026-01-11T06:00:05Z", std::slice::from_ref(&copy)).await;
+    assert_eq!(s.row(&night).await.status, "sent");
+    assert_eq!(texts_to(&phone), [TEXT], "sent at the end of the window");
+
+    // The release run (or its retry) finds nothing left to hold; a copy
+    // delivered again is acknowledged: one SMS in all.
+    s.release("2026-01-11T06:01:00Z").await;
+    for m in drain_queue(s.sqs.client(), &s.release.sms_queue_url).await {
+        s.deliver(&s.sms, "2026-01-11T06:01:10Z", &[m]).await;
+    }
+    s.deliver(&s.sms, "2026-01-11T06:02:00Z", std::slice::from_ref(&copy)).await;
+    assert_eq!(s.row(&night).await.status, "sent");
+    assert_eq!(texts_to(&phone), [TEXT]);
+}

@@ -324,6 +324,7 @@ async fn send_group(
             reminder_id = delivery.reminder_id.0,
             user_id = delivery.user_id.0
         );
+        let now = clock.now();
         let outcome = match claimed.get(&key) {
             None => {
                 span.in_scope(|| tracing::warn!("reminder or user no longer exists; acknowledged"));
@@ -340,8 +341,8 @@ async fn send_group(
                 summary.skipped += 1;
                 RecordOutcome::Done
             }
-            // Held: its release re-sends it.
-            Some(ReminderClaim { status: DeliveryStatus::Deferred, .. }) => {
+            // Held, and still in the quiet hours: its release re-sends it.
+            Some(claim) if claim.status == DeliveryStatus::Deferred && claim.deferred_until.is_none_or(|u| u > now) => {
                 summary.deferred += 1;
                 RecordOutcome::Done
             }
@@ -349,10 +350,15 @@ async fn send_group(
                 summary.already_sent += 1;
                 RecordOutcome::Done
             }
+            // Held, and its time has come, but the release has not committed
+            // (it is running, or crashed after sending this copy): sent now,
+            // as released; the release then finds the row no longer deferred.
+            Some(claim) if claim.status == DeliveryStatus::Deferred => {
+                let released = ReminderClaim { released: true, ..claim.clone() };
+                decide_and_act(store, sender, deadline, now, delivery, &released, &mut summary).instrument(span).await
+            }
             Some(claim) => {
-                decide_and_act(store, sender, deadline, clock.now(), delivery, claim, &mut summary)
-                    .instrument(span)
-                    .await
+                decide_and_act(store, sender, deadline, now, delivery, claim, &mut summary).instrument(span).await
             }
         };
         outcomes.push((index, outcome));

@@ -197,6 +197,8 @@ pub struct ReminderClaim {
     pub user_time_zone: Option<String>,
     /// `events.time_zone` of the firing's event.
     pub event_time_zone: String,
+    /// A `deferred` row's release time (`deferred_until`).
+    pub deferred_until: Option<DateTime<Utc>>,
 }
 
 /// Why a claimed reminder was not sent (now).
@@ -234,10 +236,10 @@ impl Store {
                      JOIN users u ON u.id = c.user_id \
                      ON CONFLICT (event_reminders_id, user_id) WHERE NOT adopted \
                          DO UPDATE SET status = event_reminders_logs.status \
-                     RETURNING event_reminders_id, user_id, status::text, released_at \
+                     RETURNING event_reminders_id, user_id, status::text, released_at, deferred_until \
                  ) \
                  SELECT c.event_reminders_id, c.user_id, c.status, c.released_at IS NOT NULL, \
-                        u.quiet_hours_start, u.quiet_hours_end, u.time_zone, e.time_zone \
+                        u.quiet_hours_start, u.quiet_hours_end, u.time_zone, e.time_zone, c.deferred_until \
                  FROM claimed c \
                  JOIN users u ON u.id = c.user_id \
                  JOIN event_reminders r ON r.id = c.event_reminders_id \
@@ -254,6 +256,7 @@ impl Store {
                     quiet_hours: QuietHours::new(r.get(4), r.get(5)),
                     user_time_zone: r.get(6),
                     event_time_zone: r.get(7),
+                    deferred_until: r.get(8),
                 };
                 Ok((key, claim))
             })
