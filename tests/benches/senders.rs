@@ -36,7 +36,7 @@ use torium_aws::{
     AwsError, EmailOptions, MessageQueue, OutgoingMessage, Ses, SmsOptions, Sns, SqsDeadLetters, SqsQueue,
 };
 use torium_delivery::{ChannelSender, SendFailure, deliver_batch};
-use torium_domain::{Channel, Delivery, DeliveryContent, EventId, ReminderDue};
+use torium_domain::{Addressed, Channel, Delivery, DeliveryContent, EventId, ReminderDue};
 use torium_runtime::{Clock, Consumer, DEFAULT_GROUP_CONCURRENCY, DEFAULT_MARGIN, Deadline, Metrics};
 use torium_store::{DbSettings, SslMode, Store, connect_pool};
 use torium_tests::TestDatabase;
@@ -75,9 +75,9 @@ impl<S: ChannelSender> ChannelSender for Timed<'_, S> {
         self.inner.channel()
     }
 
-    async fn send(&self, delivery: &Delivery) -> Result<String, SendFailure> {
+    async fn send(&self, message: &Addressed<'_>) -> Result<String, SendFailure> {
         let t = Instant::now();
-        let result = self.inner.send(delivery).await;
+        let result = self.inner.send(message).await;
         self.calls.lock().unwrap().push(t.elapsed());
         result
     }
@@ -95,9 +95,10 @@ impl ChannelSender for LatencyBound {
         Channel::Sms
     }
 
-    async fn send(&self, delivery: &Delivery) -> Result<String, SendFailure> {
+    async fn send(&self, _message: &Addressed<'_>) -> Result<String, SendFailure> {
+        static SENT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
         tokio::time::sleep(self.latency).await;
-        Ok(format!("simulated-{}-{}", delivery.reminder_id.0, delivery.user_id.0))
+        Ok(format!("simulated-{}", SENT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)))
     }
 }
 
@@ -675,7 +676,9 @@ async fn raw_send_email(client: &aws_sdk_sesv2::Client, messages: &[ReceivedMess
     let content = |v: &str| Content::builder().data(v).charset("UTF-8").build().unwrap();
     let deliveries: Vec<Delivery> = messages.iter().map(delivery).collect();
     for d in &deliveries {
-        let DeliveryContent::Email { subject, html, text } = &d.content else { panic!("not an email") };
+        let DeliveryContent::Email(torium_domain::EmailContent { subject, html, text }) = &d.content else {
+            panic!("not an email")
+        };
         let message = Message::builder()
             .subject(content(subject))
             .body(Body::builder().html(content(html)).text(content(text)).build())

@@ -12,7 +12,7 @@ const MOTO_OPTED_OUT_NUMBER: &str = "+447700900907";
 use std::sync::atomic::{AtomicBool, Ordering};
 use torium_aws::{EmailOptions, Ses, SmsOptions, Sns};
 use torium_delivery::{ChannelSender, SendFailure, deliver_batch};
-use torium_domain::{Channel, Delivery, EventId, ReminderDue};
+use torium_domain::{Addressed, Channel, Delivery, EventId, ReminderDue};
 use torium_runtime::aws_lambda_events::event::sqs::SqsBatchResponse;
 use torium_tests::moto::{
     self, PushDevices, ReceivedMessage, drain_dead_letters, drain_queue, emails_to, pushes_to, sms_to, sqs_event,
@@ -200,11 +200,12 @@ impl ChannelSender for FlakyOnce<'_> {
         Channel::Sms
     }
 
-    async fn send(&self, delivery: &Delivery) -> Result<String, SendFailure> {
-        if delivery.receiver == self.number && !self.failed.swap(true, Ordering::SeqCst) {
+    async fn send(&self, message: &Addressed<'_>) -> Result<String, SendFailure> {
+        let to_number = matches!(message, Addressed::Sms { to, .. } if to.as_str() == self.number);
+        if to_number && !self.failed.swap(true, Ordering::SeqCst) {
             return Err(SendFailure::Transient("Throttled: rate exceeded (injected)".into()));
         }
-        self.inner.send(delivery).await
+        self.inner.send(message).await
     }
 }
 

@@ -7,7 +7,7 @@ use send_group_invitation::{InvitationOutcome, push_invitation};
 use std::sync::atomic::{AtomicBool, Ordering};
 use torium_aws::Sns;
 use torium_delivery::{PushPublisher, SendFailure, SnsPushPublisher};
-use torium_domain::{CommentPosted, GroupInvitation, InvitationStatus};
+use torium_domain::{CommentPosted, EndpointArn, GroupInvitation, InvitationStatus};
 use torium_runtime::aws_lambda_events::event::sqs::SqsEvent;
 use torium_store::PooledClient;
 use torium_tests::TestDatabase;
@@ -283,8 +283,8 @@ struct FlakyOnce<'a> {
 }
 
 impl PushPublisher for FlakyOnce<'_> {
-    async fn publish(&self, endpoint_arn: &str, message_json: &str) -> Result<String, SendFailure> {
-        if endpoint_arn == self.endpoint && !self.failed.swap(true, Ordering::SeqCst) {
+    async fn publish(&self, endpoint_arn: &EndpointArn, message_json: &str) -> Result<String, SendFailure> {
+        if endpoint_arn.as_str() == self.endpoint && !self.failed.swap(true, Ordering::SeqCst) {
             return Err(SendFailure::Transient("InternalError (injected)".into()));
         }
         self.inner.publish(endpoint_arn, message_json).await

@@ -10,7 +10,7 @@ use send_email::EmailSender;
 use send_sms::{OptOuts, SmsSender};
 use torium_aws::{EmailOptions, Ses, SmsOptions, Sns, SqsQueue};
 use torium_delivery::{ChannelSender, deliver_batch};
-use torium_domain::{Delivery, DeliveryContent, EventId, Firing, ReminderSource, UserId};
+use torium_domain::{Delivery, DeliveryContent, EmailContent, EventId, Firing, ReminderSource, UserId};
 use torium_runtime::aws_lambda_events::event::sqs::SqsBatchResponse;
 use torium_runtime::{Clock, Consumer};
 use torium_tests::moto::{self, ReceivedMessage, create_fifo_queue, drain_queue, emails_to, sms_to, sqs_event};
@@ -258,8 +258,11 @@ async fn quiet_hours_do_not_hold_email() {
     let address = format!("{}@example.com", unique_name("night-owl"));
     let user = fixtures::user_with_contact(&c, &address, None, Some("EMAIL"), None, None).await;
     set_quiet_hours(&c, user, Some("Europe/Warsaw"), NIGHT).await;
-    let content =
-        DeliveryContent::Email { subject: "Torium reminder".into(), html: "<h1>x</h1>".into(), text: "x".into() };
+    let content = DeliveryContent::Email(EmailContent {
+        subject: "Torium reminder".into(),
+        html: "<h1>x</h1>".into(),
+        text: "x".into(),
+    });
     let night = s.delivery(UserId(user), &address, "2026-01-10T23:00:00Z", Limits::default(), content).await;
     s.deliver(&email, "2026-01-10T23:00:00Z", std::slice::from_ref(&night)).await;
     assert_eq!(s.row(&night).await.status, "sent");

@@ -1,12 +1,13 @@
 //! Every repository function, round-tripped against real PostgreSQL.
 
 use crate::fixtures::{self, at};
+use torium_domain::{E164Number, EmailAddress, EndpointArn, SignUp};
 use torium_domain::{EventId, GroupId, Member, Pln, ReminderKind, ReminderPreference, SchedulePeriod, UserId};
-use torium_store::{SignUp, StoreError};
+use torium_store::StoreError;
 use torium_tests::TestDatabase;
 
 fn signup(cognito: &str, email: &str, at_: &str) -> SignUp {
-    SignUp { cognito_user_id: cognito.to_owned(), email: email.to_owned(), at: at(at_) }
+    SignUp { cognito_user_id: cognito.to_owned(), email: EmailAddress::parse(email).unwrap(), at: at(at_) }
 }
 
 #[tokio::test]
@@ -168,8 +169,8 @@ async fn members_come_with_contact_data_and_their_bank_url() {
         vec![
             Member {
                 user_id: UserId(sms),
-                email: "sms@example.com".into(),
-                mobile_number: Some("+48500100200".into()),
+                email: Some(EmailAddress::parse("sms@example.com").unwrap()),
+                mobile_number: Some(E164Number::parse("+48500100200").unwrap()),
                 reminder_preference: Some(ReminderPreference::Sms),
                 device_arn: None,
                 organization_payment_url: Some("https://www.pkobp.pl/".into()),
@@ -178,10 +179,10 @@ async fn members_come_with_contact_data_and_their_bank_url() {
             },
             Member {
                 user_id: UserId(push),
-                email: "push@example.com".into(),
+                email: Some(EmailAddress::parse("push@example.com").unwrap()),
                 mobile_number: None,
                 reminder_preference: Some(ReminderPreference::Push),
-                device_arn: Some("arn:aws:sns:x:1:endpoint/GCM/app/1".into()),
+                device_arn: Some(EndpointArn::parse("arn:aws:sns:x:1:endpoint/GCM/app/1").unwrap()),
                 organization_payment_url: None,
                 sms_opted_out: false,
                 email_suppressed: false,

@@ -186,7 +186,9 @@ async fn every_kind_fires_at_its_minute_and_fans_out_to_each_member_by_channel()
     )
     .unwrap();
     assert_eq!(gcm["fcmV1Message"]["message"]["data"]["forward_link"], "None", "no bank, no link");
-    let DeliveryContent::Email { subject, html, .. } = &sends[2].content else { panic!("an email") };
+    let DeliveryContent::Email(torium_domain::EmailContent { subject, html, .. }) = &sends[2].content else {
+        panic!("an email")
+    };
     assert_eq!(subject, "Torium reminder");
     assert!(html.contains("pay at https://www.ing.pl/"), "{html}");
 
@@ -450,7 +452,9 @@ async fn notify_now_reminds_everyone_now_once_and_apart_from_the_scheduled_remin
     }
     let sends = q.take_sends().await;
     assert_eq!(sends.len(), 9, "three firings, each reaching each of the three members once");
-    let DeliveryContent::Email { text, .. } = &sends[3].content else { panic!("an email") };
+    let DeliveryContent::Email(torium_domain::EmailContent { text, .. }) = &sends[3].content else {
+        panic!("an email")
+    };
     assert!(text.contains("24 Dec 2026, 18:00:00"), "the notify-now shows the event's own time: {text}");
 
     let firings: Vec<(String, DateTime<Utc>)> = c

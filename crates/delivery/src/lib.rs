@@ -39,14 +39,15 @@ use futures::{StreamExt, stream};
 use std::collections::{HashMap, HashSet};
 use std::future::Future;
 use std::time::Duration;
-use torium_domain::{Channel, Delivery, DeliveryStatus, MessageError, SendDecision, member_zone, send_decision};
+use torium_aws::AwsError;
+use torium_domain::{
+    Addressed, Channel, Delivery, DeliveryKey, DeliveryOutcome, DeliveryStatus, MessageError, SendDecision, UserEffect,
+    member_zone, send_decision,
+};
 use torium_runtime::aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use torium_runtime::metrics::{self, Measure, Metrics};
-use torium_runtime::{
-    Clock, Consumer, DeadLetterQueue, Deadline, FifoBatch, RecordOutcome, body_of, redact_email, redact_phone,
-    set_aside,
-};
-use torium_store::{DeliveryKey, DeliveryLog, DeliveryOutcome, ReminderClaim, Store, StoreError, Unsent, UserEffect};
+use torium_runtime::{Clock, Consumer, DeadLetterQueue, Deadline, FifoBatch, RecordOutcome, body_of, set_aside};
+use torium_store::{DeliveryLog, ReminderClaim, Store, StoreError, Unsent};
 use tracing::Instrument;
 
 #[cfg(feature = "push")]
@@ -64,13 +65,37 @@ pub enum SendFailure {
     Permanent { error: String, user_effect: Option<UserEffect> },
 }
 
+impl SendFailure {
+    /// Refused for good, with nothing to note on the user.
+    pub fn permanent(error: impl Into<String>) -> Self {
+        SendFailure::Permanent { error: error.into(), user_effect: None }
+    }
+
+    /// A provider's refusal: transient when the SDK says so or its code is
+    /// one of `transient_codes` (a refusal that hits every message alike);
+    /// otherwise permanent, with what `user_effect` reads from it about the
+    /// user's address.
+    pub fn from_provider(
+        error: AwsError,
+        transient_codes: &[&str],
+        user_effect: impl FnOnce(&AwsError) -> Option<UserEffect>,
+    ) -> Self {
+        if error.is_transient() || error.code.as_deref().is_some_and(|c| transient_codes.contains(&c)) {
+            return SendFailure::Transient(error.to_string());
+        }
+        let user_effect = user_effect(&error);
+        SendFailure::Permanent { error: error.to_string(), user_effect }
+    }
+}
+
 /// One channel's provider.
 pub trait ChannelSender: Send + Sync {
     /// The channel whose queue this sender consumes.
     fn channel(&self) -> Channel;
 
-    /// Delivers one message; returns the provider's message id.
-    fn send(&self, delivery: &Delivery) -> impl Future<Output = Result<String, SendFailure>> + Send;
+    /// Delivers one message, its receiver already parsed; returns the
+    /// provider's message id.
+    fn send(&self, message: &Addressed<'_>) -> impl Future<Output = Result<String, SendFailure>> + Send;
 
     /// Whether this channel holds deliveries in the member's quiet hours:
     /// by default SMS and push do, email does not ([`QuietHoursSetting`]
@@ -98,8 +123,8 @@ impl<S: ChannelSender> ChannelSender for QuietHoursSetting<S> {
         self.sender.channel()
     }
 
-    fn send(&self, delivery: &Delivery) -> impl Future<Output = Result<String, SendFailure>> + Send {
-        self.sender.send(delivery)
+    fn send(&self, message: &Addressed<'_>) -> impl Future<Output = Result<String, SendFailure>> + Send {
+        self.sender.send(message)
     }
 
     fn holds_in_quiet_hours(&self) -> bool {
@@ -191,7 +216,7 @@ fn read(record: &SqsMessage, channel: Channel) -> Result<Delivery, Unreadable> {
 }
 
 fn key(delivery: &Delivery) -> DeliveryKey {
-    DeliveryKey { item_id: delivery.reminder_id.0, user_id: delivery.user_id }
+    DeliveryKey::reminder(delivery.reminder_id, delivery.user_id)
 }
 
 /// Runs the flow on one SQS batch.
@@ -438,10 +463,16 @@ async fn send_one(
     delivery: &Delivery,
     summary: &mut BatchSummary,
 ) -> (DeliveryOutcome, bool) {
-    let result = match deadline.bound(sender.send(delivery)).await {
-        Ok(result) => result,
-        Err(reached) => Err(SendFailure::Transient(reached.to_string())),
+    // The body's receiver is parsed once, here: a sender gets it typed.
+    let message = delivery.addressed();
+    let result = match &message {
+        Ok(message) => match deadline.bound(sender.send(message)).await {
+            Ok(result) => result,
+            Err(reached) => Err(SendFailure::Transient(reached.to_string())),
+        },
+        Err(unusable) => Err(SendFailure::permanent(unusable.to_string())),
     };
+    let scrub = |error: &str| message.as_ref().map_or_else(|_| error.to_owned(), |m| scrub(error, m));
     match result {
         Ok(provider_message_id) => {
             tracing::info!(%provider_message_id, "delivered");
@@ -451,12 +482,12 @@ async fn send_one(
             (DeliveryOutcome::Sent { provider_message_id, at }, false)
         }
         Err(SendFailure::Permanent { error, user_effect }) => {
-            tracing::warn!(error = %scrub(&error, delivery), "refused for good; not retried");
+            tracing::warn!(error = %scrub(&error), "refused for good; not retried");
             summary.failed_permanently += 1;
             (DeliveryOutcome::Failed { error, user_effect }, false)
         }
         Err(SendFailure::Transient(error)) => {
-            tracing::error!(error = %scrub(&error, delivery), "transient failure; retried with the user's later messages");
+            tracing::error!(error = %scrub(&error), "transient failure; retried with the user's later messages");
             (DeliveryOutcome::Failed { error, user_effect: None }, true)
         }
     }
@@ -464,13 +495,13 @@ async fn send_one(
 
 /// A provider's error text with the receiver's number or address masked:
 /// logs never carry a whole phone number or email address.
-fn scrub(error: &str, delivery: &Delivery) -> String {
-    let masked = match delivery.channel() {
-        Channel::Sms => redact_phone(&delivery.receiver),
-        Channel::Email => redact_email(&delivery.receiver),
-        Channel::Push => return error.to_owned(),
+fn scrub(error: &str, message: &Addressed<'_>) -> String {
+    let whole = match message {
+        Addressed::Sms { to, .. } => to.as_str(),
+        Addressed::Email { to, .. } => to.as_str(),
+        Addressed::Push { .. } => return error.to_owned(),
     };
-    error.replace(&delivery.receiver, &masked)
+    error.replace(whole, &message.redacted_receiver())
 }
 
 /// A failed write of outcomes means resending what was sent, so it is
@@ -521,7 +552,7 @@ pub async fn record_in_margin(
 mod tests {
     use super::*;
     use chrono::TimeZone;
-    use torium_domain::{DeliveryContent, EventId, ReminderId, UserId};
+    use torium_domain::{DeliveryContent, EmailContent, EventId, ReminderId, UserId};
 
     fn delivery(receiver: &str, content: DeliveryContent) -> Delivery {
         Delivery {
@@ -540,15 +571,15 @@ mod tests {
     fn logged_errors_never_carry_the_whole_receiver() {
         let sms = delivery("+48500100200", DeliveryContent::Sms { text: "hi".into() });
         assert_eq!(
-            scrub("Invalid parameter: PhoneNumber +48500100200 is not valid", &sms),
+            scrub("Invalid parameter: PhoneNumber +48500100200 is not valid", &sms.addressed().unwrap()),
             "Invalid parameter: PhoneNumber +48*******00 is not valid"
         );
         let email = delivery(
             "ala@example.com",
-            DeliveryContent::Email { subject: "s".into(), html: "h".into(), text: "t".into() },
+            DeliveryContent::Email(EmailContent { subject: "s".into(), html: "h".into(), text: "t".into() }),
         );
         assert_eq!(
-            scrub("Email address is not verified: ala@example.com", &email),
+            scrub("Email address is not verified: ala@example.com", &email.addressed().unwrap()),
             "Email address is not verified: a***@example.com"
         );
     }

@@ -6,7 +6,10 @@
 //! JSON body with a `"type"` tag. Consumers accept both forms; a body is typed
 //! when its `type` field is a plain JSON string.
 
-use crate::{Channel, CommentId, EventId, Freshness, GroupId, InvitationId, ReminderId, ReminderSource, UserId};
+use crate::{
+    Channel, CommentId, ContactError, E164Number, EmailAddress, EmailContent, EndpointArn, EventId, Freshness, GroupId,
+    InvitationId, ReminderId, ReminderSource, UserId,
+};
 use chrono::{DateTime, NaiveDateTime, SecondsFormat, Utc};
 use serde_json::{Map, Value, json};
 use std::collections::BTreeMap;
@@ -339,15 +342,32 @@ pub enum DeliveryContent {
     Sms {
         text: String,
     },
-    Email {
-        subject: String,
-        html: String,
-        text: String,
-    },
+    /// Its body fields are `subject`, `html` and `text`.
+    Email(EmailContent),
     /// `message` is the SNS `MessageStructure=json` message.
     Push {
         message: String,
     },
+}
+
+/// A delivery's content with its receiver parsed for the channel: what a
+/// sender hands its provider.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Addressed<'a> {
+    Sms { to: E164Number, text: &'a str },
+    Email { to: EmailAddress, email: &'a EmailContent },
+    Push { to: EndpointArn, message: &'a str },
+}
+
+impl Addressed<'_> {
+    /// The receiver as logs may carry it.
+    pub fn redacted_receiver(&self) -> String {
+        match self {
+            Addressed::Sms { to, .. } => to.redacted(),
+            Addressed::Email { to, .. } => to.redacted(),
+            Addressed::Push { to, .. } => to.redacted(),
+        }
+    }
 }
 
 /// One member to remind of one firing (queues `send-sms`, `send-email`,
@@ -378,11 +398,11 @@ impl Delivery {
             fields.text("channel")?.parse().map_err(|error| invalid("channel", format!("{error}")))?;
         let content = match channel {
             Channel::Sms => DeliveryContent::Sms { text: fields.text("text")? },
-            Channel::Email => DeliveryContent::Email {
+            Channel::Email => DeliveryContent::Email(EmailContent {
                 subject: fields.text("subject")?,
                 html: fields.text("html")?,
                 text: fields.text("text")?,
-            },
+            }),
             Channel::Push => DeliveryContent::Push { message: fields.text("message")? },
         };
         Ok(Delivery {
@@ -414,7 +434,9 @@ impl Delivery {
         });
         let content = match &self.content {
             DeliveryContent::Sms { text } => json!({ "text": text }),
-            DeliveryContent::Email { subject, html, text } => json!({ "subject": subject, "html": html, "text": text }),
+            DeliveryContent::Email(EmailContent { subject, html, text }) => {
+                json!({ "subject": subject, "html": html, "text": text })
+            }
             DeliveryContent::Push { message } => json!({ "message": message }),
         };
         if let (Value::Object(body), Value::Object(content)) = (&mut body, content) {
@@ -431,9 +453,20 @@ impl Delivery {
     pub fn channel(&self) -> Channel {
         match self.content {
             DeliveryContent::Sms { .. } => Channel::Sms,
-            DeliveryContent::Email { .. } => Channel::Email,
+            DeliveryContent::Email(_) => Channel::Email,
             DeliveryContent::Push { .. } => Channel::Push,
         }
+    }
+
+    /// The content with the body's receiver parsed for its channel (the
+    /// fan-out wrote a parsed one; an older or hand-written body may not
+    /// have).
+    pub fn addressed(&self) -> Result<Addressed<'_>, ContactError> {
+        Ok(match &self.content {
+            DeliveryContent::Sms { text } => Addressed::Sms { to: E164Number::parse(&self.receiver)?, text },
+            DeliveryContent::Email(email) => Addressed::Email { to: EmailAddress::parse(&self.receiver)?, email },
+            DeliveryContent::Push { message } => Addressed::Push { to: EndpointArn::parse(&self.receiver)?, message },
+        })
     }
 
     /// A member is reminded of a firing once.
@@ -696,11 +729,11 @@ mod tests {
         };
         vec![
             base(DeliveryContent::Sms { text: "Torium reminder!\nParty".to_owned() }),
-            base(DeliveryContent::Email {
+            base(DeliveryContent::Email(EmailContent {
                 subject: "Torium reminder".to_owned(),
                 html: "<h1>Torium reminder!</h1>".to_owned(),
                 text: "Torium reminder!".to_owned(),
-            }),
+            })),
             base(DeliveryContent::Push { message: r#"{"default":"x","GCM":"{}"}"#.to_owned() }),
         ]
     }

@@ -2,7 +2,7 @@
 //! values. The enums mirror the Postgres enums of `migrations/` one to one:
 //! `as_str` is the database spelling and `FromStr` its inverse.
 
-use crate::Pln;
+use crate::{E164Number, EmailAddress, EndpointArn, Pln};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use std::fmt;
@@ -203,14 +203,15 @@ pub struct SchedulePeriod {
 }
 
 /// An event member as a delivery needs them: how to reach them, and where
-/// they pay their share.
+/// they pay their share. Contact data are parsed when the row is read: a
+/// value on file that is not well formed is `None`, as if missing.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Member {
     pub user_id: UserId,
-    pub email: String,
-    pub mobile_number: Option<String>,
+    pub email: Option<EmailAddress>,
+    pub mobile_number: Option<E164Number>,
     pub reminder_preference: Option<ReminderPreference>,
-    pub device_arn: Option<String>,
+    pub device_arn: Option<EndpointArn>,
     pub organization_payment_url: Option<String>,
     /// The number opted out of SMS (`users.sms_opted_out`).
     pub sms_opted_out: bool,

@@ -1,20 +1,43 @@
 //! By which channel each member is reached (schedule-notifications): the
 //! preferred channel when it can be used, the next usable one otherwise.
 
-use crate::{Channel, Member, ReminderPreference, is_plausible_email};
+use crate::{Channel, E164Number, EmailAddress, EndpointArn, Member, ReminderPreference};
 
-/// `+48500100200`: a plus, a non-zero digit, 7 to 15 digits in all.
-pub fn is_e164(number: &str) -> bool {
-    let Some(digits) = number.strip_prefix('+') else { return false };
-    (7..=15).contains(&digits.len()) && digits.bytes().all(|b| b.is_ascii_digit()) && !digits.starts_with('0')
+/// Whom a member is reached at, on which channel: the number, address or
+/// endpoint the member's row held, already parsed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Receiver {
+    Sms(E164Number),
+    Email(EmailAddress),
+    Push(EndpointArn),
 }
 
-/// How one member is reached, and at which address.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Route {
-    pub channel: Channel,
-    /// Phone number, email address or SNS endpoint ARN.
-    pub receiver: String,
+impl Receiver {
+    pub fn channel(&self) -> Channel {
+        match self {
+            Receiver::Sms(_) => Channel::Sms,
+            Receiver::Email(_) => Channel::Email,
+            Receiver::Push(_) => Channel::Push,
+        }
+    }
+
+    /// The whole value, as the delivery body carries it.
+    pub fn as_str(&self) -> &str {
+        match self {
+            Receiver::Sms(number) => number.as_str(),
+            Receiver::Email(email) => email.as_str(),
+            Receiver::Push(arn) => arn.as_str(),
+        }
+    }
+
+    /// The value as logs may carry it.
+    pub fn redacted(&self) -> String {
+        match self {
+            Receiver::Sms(number) => number.redacted(),
+            Receiver::Email(email) => email.redacted(),
+            Receiver::Push(arn) => arn.redacted(),
+        }
+    }
 }
 
 /// Why a member cannot be reached: each channel's reason, in fallback order.
@@ -60,7 +83,7 @@ pub const FALLBACK_ORDER: [Channel; 3] = [Channel::Sms, Channel::Push, Channel::
 /// valid E.164 number that has not opted out, push with an endpoint, email
 /// with a plausible address that is not suppressed. `Err`: none is usable,
 /// and why.
-pub fn route(member: &Member) -> Result<Route, NoRoute> {
+pub fn route(member: &Member) -> Result<Receiver, NoRoute> {
     let preferred = match member.reminder_preference {
         Some(ReminderPreference::Sms) => Channel::Sms,
         Some(ReminderPreference::Push) => Channel::Push,
@@ -69,7 +92,7 @@ pub fn route(member: &Member) -> Result<Route, NoRoute> {
     let mut reasons = NoRoute { sms: Unusable::Missing, push: Unusable::Missing, email: Unusable::Missing };
     for channel in std::iter::once(preferred).chain(FALLBACK_ORDER) {
         match receiver(member, channel) {
-            Ok(receiver) => return Ok(Route { channel, receiver }),
+            Ok(receiver) => return Ok(receiver),
             Err(why) => match channel {
                 Channel::Sms => reasons.sms = why,
                 Channel::Push => reasons.push = why,
@@ -81,19 +104,16 @@ pub fn route(member: &Member) -> Result<Route, NoRoute> {
 }
 
 /// The member's address on one channel, if that channel can be used.
-fn receiver(member: &Member, channel: Channel) -> Result<String, Unusable> {
-    let usable = |value: Option<&str>, valid: fn(&str) -> bool| {
-        value.map(str::trim).filter(|v| valid(v)).map(str::to_owned).ok_or(Unusable::Missing)
-    };
+fn receiver(member: &Member, channel: Channel) -> Result<Receiver, Unusable> {
     match channel {
         Channel::Sms => {
-            let number = usable(member.mobile_number.as_deref(), is_e164)?;
-            if member.sms_opted_out { Err(Unusable::OptedOut) } else { Ok(number) }
+            let number = member.mobile_number.clone().ok_or(Unusable::Missing)?;
+            if member.sms_opted_out { Err(Unusable::OptedOut) } else { Ok(Receiver::Sms(number)) }
         }
-        Channel::Push => usable(member.device_arn.as_deref(), |arn| arn.starts_with("arn:")),
+        Channel::Push => member.device_arn.clone().map(Receiver::Push).ok_or(Unusable::Missing),
         Channel::Email => {
-            let email = usable(Some(&member.email), is_plausible_email)?;
-            if member.email_suppressed { Err(Unusable::Suppressed) } else { Ok(email) }
+            let email = member.email.clone().ok_or(Unusable::Missing)?;
+            if member.email_suppressed { Err(Unusable::Suppressed) } else { Ok(Receiver::Email(email)) }
         }
     }
 }
@@ -103,23 +123,13 @@ mod tests {
     use super::*;
     use crate::UserId;
 
-    #[test]
-    fn e164_numbers() {
-        for good in ["+48500100200", "+12025550123", "+4420"] {
-            assert_eq!(is_e164(good), good.len() >= 8, "{good}");
-        }
-        for bad in ["48500100200", "+048500100200", "+48 500 100 200", "+48-500", "", "+", "+1234567890123456"] {
-            assert!(!is_e164(bad), "{bad}");
-        }
-    }
-
     fn member(preference: Option<ReminderPreference>, phone: Option<&str>, device: Option<&str>) -> Member {
         Member {
             user_id: UserId(1),
-            email: "ala@example.com".into(),
-            mobile_number: phone.map(Into::into),
+            email: EmailAddress::parse("ala@example.com").ok(),
+            mobile_number: phone.and_then(|p| E164Number::parse(p).ok()),
             reminder_preference: preference,
-            device_arn: device.map(Into::into),
+            device_arn: device.and_then(|d| EndpointArn::parse(d).ok()),
             organization_payment_url: None,
             sms_opted_out: false,
             email_suppressed: false,
@@ -127,7 +137,7 @@ mod tests {
     }
 
     fn routed(m: &Member) -> Option<(Channel, String)> {
-        route(m).ok().map(|r| (r.channel, r.receiver))
+        route(m).ok().map(|r| (r.channel(), r.as_str().to_owned()))
     }
 
     #[test]
@@ -148,7 +158,7 @@ mod tests {
     #[test]
     fn a_member_without_any_usable_channel_has_no_route() {
         let mut m = member(Some(ReminderPreference::Push), None, None);
-        m.email = "not-an-address".into();
+        m.email = EmailAddress::parse("not-an-address").ok();
         let no_route = route(&m).unwrap_err();
         assert_eq!(
             no_route.to_string(),

@@ -1,12 +1,18 @@
-//! What a Cognito sign-up must carry before a user row is written.
+//! What a Cognito sign-up must carry before a user row is written: the
+//! Cognito user id and a well-formed address, read once from the trigger's
+//! event.
 
+use crate::{ContactError, EmailAddress};
+use chrono::{DateTime, Utc};
 use std::collections::HashMap;
 
-/// A sign-up's identity: the Cognito user id and a well-formed address.
+/// A sign-up as both Cognito triggers record it: the Cognito user id, a
+/// well-formed address, and when it happened.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct NewAccount {
+pub struct SignUp {
     pub cognito_user_id: String,
-    pub email: String,
+    pub email: EmailAddress,
+    pub at: DateTime<Utc>,
 }
 
 /// Why a sign-up cannot be recorded. The texts reach the app through
@@ -21,37 +27,20 @@ pub enum SignUpError {
     MalformedEmail,
 }
 
-/// Reads the account from a Cognito event's `userName` and `userAttributes`.
-pub fn new_account(user_name: Option<&str>, attributes: &HashMap<String, String>) -> Result<NewAccount, SignUpError> {
-    let cognito_user_id = user_name.map(str::trim).filter(|u| !u.is_empty()).ok_or(SignUpError::MissingUserName)?;
-    let email = attributes.get("email").map(|e| e.trim()).filter(|e| !e.is_empty()).ok_or(SignUpError::MissingEmail)?;
-    if !is_plausible_email(email) {
-        return Err(SignUpError::MalformedEmail);
+impl SignUp {
+    /// Reads the sign-up from a Cognito event's `userName` and
+    /// `userAttributes`, made at `at`.
+    pub fn from_cognito(
+        user_name: Option<&str>,
+        attributes: &HashMap<String, String>,
+        at: DateTime<Utc>,
+    ) -> Result<SignUp, SignUpError> {
+        let cognito_user_id = user_name.map(str::trim).filter(|u| !u.is_empty()).ok_or(SignUpError::MissingUserName)?;
+        let email =
+            attributes.get("email").map(|e| e.trim()).filter(|e| !e.is_empty()).ok_or(SignUpError::MissingEmail)?;
+        let email = EmailAddress::parse(email).map_err(|_: ContactError| SignUpError::MalformedEmail)?;
+        Ok(SignUp { cognito_user_id: cognito_user_id.to_owned(), email, at })
     }
-    Ok(NewAccount { cognito_user_id: cognito_user_id.to_owned(), email: email.to_owned() })
-}
-
-/// One `@`, a non-empty local part of at most 64 bytes, a dotted domain of
-/// letters, digits and hyphens, no spaces or control characters, 254 bytes
-/// at most. Deliverability is SES's business; this keeps garbage out.
-pub fn is_plausible_email(email: &str) -> bool {
-    let Some((local, domain)) = email.split_once('@') else { return false };
-    let local_ok = !local.is_empty()
-        && local.len() <= 64
-        && !local.starts_with('.')
-        && !local.ends_with('.')
-        && !local.contains("..")
-        && local.chars().all(|c| !c.is_whitespace() && !c.is_control() && !"@<>()[]\\,;:\"".contains(c));
-    let labels: Vec<&str> = domain.split('.').collect();
-    let domain_ok = labels.len() >= 2
-        && labels.iter().all(|label| {
-            !label.is_empty()
-                && label.len() <= 63
-                && !label.starts_with('-')
-                && !label.ends_with('-')
-                && label.chars().all(|c| c.is_alphanumeric() || c == '-')
-        });
-    email.len() <= 254 && local_ok && domain_ok
 }
 
 #[cfg(test)]
@@ -62,12 +51,25 @@ mod tests {
         HashMap::from([("email".to_owned(), email.to_owned())])
     }
 
+    fn at() -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339("2026-11-24T10:00:00Z").expect("test time").with_timezone(&Utc)
+    }
+
+    /// The sign-up read at the test's time.
+    fn new_account(user_name: Option<&str>, attributes: &HashMap<String, String>) -> Result<SignUp, SignUpError> {
+        SignUp::from_cognito(user_name, attributes, at())
+    }
+
     #[test]
     fn reads_a_well_formed_sign_up() {
         let account = new_account(Some("3f1c-sub"), &attrs(" ala.nowak+torium@example.com ")).unwrap();
         assert_eq!(
             account,
-            NewAccount { cognito_user_id: "3f1c-sub".into(), email: "ala.nowak+torium@example.com".into() }
+            SignUp {
+                cognito_user_id: "3f1c-sub".into(),
+                email: EmailAddress::parse("ala.nowak+torium@example.com").unwrap(),
+                at: at(),
+            }
         );
         assert!(new_account(Some("x"), &attrs("zażółć@gęślą.pl")).is_ok(), "international addresses are fine");
     }

@@ -1,10 +1,11 @@
-//! The texts people see (contracts section 4) and the push payload the
-//! mobile app reads (contracts section 3).
+//! The texts people see (contracts section 4): reminders per channel within
+//! each channel's limits, invitation and comment pushes. The wire format
+//! those pushes travel in is `push_wire`'s.
 
-use crate::{EventId, Pln};
+use crate::push_wire::{fcm_message, sns_push_message};
+use crate::{Channel, DeliveryContent, Event, EventId, Member, Pln};
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
-use serde_json::json;
 use std::collections::BTreeMap;
 
 /// Title of reminder pushes and subject of reminder emails.
@@ -28,6 +29,33 @@ pub const EMAIL_DESCRIPTION_CHARS: usize = 10_000;
 /// FCM refuses a message whose payload is over 4 KB; a reminder push's
 /// description is shortened until the whole FCM message fits.
 pub const FCM_PAYLOAD_BYTES: usize = 4096;
+
+/// The reminder of `event`'s occurrence at `occurrence_at` as this member
+/// receives it on this channel: their share of the budget, their bank's
+/// pay link, each channel's text within its limits (an oversized
+/// description is shortened with `...`, never an error that loses the
+/// reminder).
+pub fn member_reminder(
+    event: &Event,
+    occurrence_at: DateTime<Utc>,
+    member: &Member,
+    channel: Channel,
+) -> DeliveryContent {
+    let content = ReminderContent {
+        event_name: &event.name,
+        description: &event.description,
+        event_at: occurrence_at,
+        time_zone: &event.time_zone,
+        budget: event.budget,
+        member_count: event.member_count,
+        payment_url: member.organization_payment_url.as_deref(),
+    };
+    match channel {
+        Channel::Sms => DeliveryContent::Sms { text: reminder_sms(&content) },
+        Channel::Email => DeliveryContent::Email(reminder_email_within_limits(&content)),
+        Channel::Push => DeliveryContent::Push { message: reminder_push_message(&content) },
+    }
+}
 
 /// The reminder SMS: name and description shortened (with `...`) to the
 /// SMS limits above, never refused for its length.
@@ -228,39 +256,10 @@ pub fn preview(text: &str, max_chars: usize) -> String {
     }
 }
 
-/// The SNS `MessageStructure=json` message for a mobile push: a `GCM` key
-/// holding the FCM v1 message as a JSON string, and the `default` SNS
-/// requires.
-pub fn sns_push_message(push: &PushNotification) -> String {
-    json!({ "default": push.body, "GCM": fcm_message(push) }).to_string()
-}
-
-/// The FCM v1 message of a push, as the `GCM` key carries it.
-fn fcm_message(push: &PushNotification) -> String {
-    json!({
-        "fcmV1Message": {
-            "message": {
-                "notification": { "title": push.title, "body": push.body },
-                "android": { "priority": "high", "notification": { "sound": "default" } },
-                "apns": {
-                    "headers": {
-                        "apns-priority": "5",
-                        "apns-push-type": "background",
-                        "apns-topic": "io.flutter.plugins.firebase.messaging",
-                    },
-                    "payload": { "aps": { "content-available": 1, "sound": "default" } },
-                },
-                "data": push.data,
-            }
-        }
-    })
-    .to_string()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::Value;
+    use serde_json::{Value, json};
 
     fn utc(text: &str) -> DateTime<Utc> {
         DateTime::parse_from_rfc3339(text).expect("test timestamp").with_timezone(&Utc)

@@ -18,13 +18,12 @@ pub use migrate::{
 pub use pool::{PooledClient, Store, connect_pool};
 pub use repo::alerts::{AlertStateUpdate, FailedDeliveries};
 pub use repo::deferrals::DueDeferral;
-pub use repo::delivery::{DeliveryKey, DeliveryLog, DeliveryOutcome, ReminderClaim, Unsent, UserEffect};
+pub use repo::delivery::{DeliveryLog, ReminderClaim, Unsent};
 pub use repo::digests::{DigestComment, DigestSlot, DigestToPush, Joined};
 pub use repo::events::CommentAudience;
 pub use repo::groups::InvitationToPush;
 pub use repo::reports::ReportResult;
 pub use repo::scheduling::{DueEvent, RecordedFiring, ScheduleAdvance, SchedulerRun};
-pub use repo::signup::SignUp;
 pub use settings::{DEFAULT_IDLE_SESSION_TIMEOUT, DEFAULT_STATEMENT_TIMEOUT, DbSettings, SettingsError, SslMode};
 
 pub use deadpool_postgres::Pool;

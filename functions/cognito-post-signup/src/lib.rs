@@ -6,12 +6,12 @@
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 use torium_aws::{AwsError, UserAttributes};
-use torium_domain::{SignUpError, new_account};
+use torium_domain::{SignUp, SignUpError};
 use torium_runtime::aws_lambda_events::event::cognito::{
     CognitoEventUserPoolsPostConfirmation, CognitoEventUserPoolsPostConfirmationTriggerSource,
 };
 use torium_runtime::lambda_runtime::Diagnostic;
-use torium_store::{SignUp, Store, StoreError, TransactionError};
+use torium_store::{Store, StoreError, TransactionError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum PostConfirmationError {
@@ -54,12 +54,12 @@ pub async fn handle_post_confirmation(
         .as_deref()
         .filter(|id| !id.is_empty())
         .ok_or_else(|| PostConfirmationError::NotThisTrigger("userPoolId is missing".to_owned()))?;
-    let account = new_account(header.user_name.as_deref(), &typed.request.user_attributes)?;
-    let signup = SignUp { cognito_user_id: account.cognito_user_id.clone(), email: account.email, at: now };
+    let signup = SignUp::from_cognito(header.user_name.as_deref(), &typed.request.user_attributes, now)?;
+    let cognito_user_id = signup.cognito_user_id.as_str();
 
     let user = store
         .confirm_signup_then(&signup, |user| async move {
-            cognito.set_user_id(user_pool_id, &account.cognito_user_id, user.id.0).await
+            cognito.set_user_id(user_pool_id, cognito_user_id, user.id.0).await
         })
         .await
         .map_err(|e| match e {

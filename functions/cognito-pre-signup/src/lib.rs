@@ -5,10 +5,10 @@
 
 use chrono::{DateTime, Utc};
 use serde_json::Value;
-use torium_domain::{SignUpError, new_account};
+use torium_domain::{SignUp, SignUpError};
 use torium_runtime::aws_lambda_events::event::cognito::CognitoEventUserPoolsPreSignup;
 use torium_runtime::lambda_runtime::Diagnostic;
-use torium_store::{SignUp, Store, StoreError};
+use torium_store::{Store, StoreError};
 
 /// Why a sign-up was refused. Cognito shows the text to the app, so it is
 /// short and carries no personal data.
@@ -32,8 +32,7 @@ pub async fn handle_pre_signup(store: &Store, event: Value, now: DateTime<Utc>) 
     if header.trigger_source.is_none() {
         return Err(PreSignUpError::NotThisTrigger("triggerSource is missing".to_owned()));
     }
-    let account = new_account(header.user_name.as_deref(), &typed.request.user_attributes)?;
-    let signup = SignUp { cognito_user_id: account.cognito_user_id, email: account.email, at: now };
+    let signup = SignUp::from_cognito(header.user_name.as_deref(), &typed.request.user_attributes, now)?;
     let user = store.record_signup(&signup).await.map_err(|e| match e {
         StoreError::Conflict(_) => PreSignUpError::EmailTaken,
         other => PreSignUpError::Database(other),

@@ -33,9 +33,10 @@ use std::collections::HashMap;
 use std::time::Duration;
 use torium_aws::{SdkConfig, SqsQueue, classify};
 use torium_delivery::PushPublisher;
+use torium_domain::DeliveryKey;
 use torium_domain::{CommentPosted, DeliveryStatus, UserId, comment_digest_push, sns_push_message};
 use torium_runtime::{ConfigError, Deadline, Env};
-use torium_store::{DeliveryKey, DigestComment, DigestSlot, DigestToPush, Joined, Store};
+use torium_store::{DigestComment, DigestSlot, DigestToPush, Joined, Store};
 
 /// The window by default: two minutes.
 pub const DEFAULT_WINDOW_SECONDS: u64 = 120;

@@ -22,9 +22,10 @@ use futures::{StreamExt, stream};
 use std::collections::HashMap;
 use torium_delivery::{PushPublisher, SendFailure, record_in_margin};
 use torium_domain::{Channel, CommentPosted, DeliveryStatus, MessageError, UserId, comment_push, sns_push_message};
+use torium_domain::{DeliveryKey, DeliveryOutcome};
 use torium_runtime::aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use torium_runtime::{Consumer, DeadLetterQueue, Deadline, DeadlineReached, MessageFailure, process_fifo_batch};
-use torium_store::{DeliveryKey, DeliveryLog, DeliveryOutcome, Store, StoreError};
+use torium_store::{DeliveryLog, Store, StoreError};
 
 /// Pushes in flight at once per message (SNS publishes are independent).
 pub const PUSH_CONCURRENCY: usize = 16;
@@ -229,7 +230,7 @@ pub(crate) async fn publish_and_record(
     let mut results = stream::iter(due)
         .map(|due| async move {
             let published = deadline
-                .bound(publisher.publish(due.endpoint, due.message_json))
+                .bound(publisher.publish_stored(due.endpoint, due.message_json))
                 .await
                 .unwrap_or_else(|reached| Err(SendFailure::Transient(reached.to_string())));
             (due, published)

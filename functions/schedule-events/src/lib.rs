@@ -331,7 +331,7 @@ pub async fn release_deferred(
 fn release_messages(
     config: &ReleaseConfig,
     due: &[torium_store::DueDeferral],
-) -> (Vec<torium_store::DeliveryKey>, Vec<(String, Vec<OutgoingMessage>)>) {
+) -> (Vec<torium_domain::DeliveryKey>, Vec<(String, Vec<OutgoingMessage>)>) {
     let mut keys = Vec::with_capacity(due.len());
     let mut sends: Vec<(String, Vec<OutgoingMessage>)> = Vec::new();
     for held in due {

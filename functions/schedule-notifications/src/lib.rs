@@ -19,13 +19,13 @@
 //! unreachable members, whatever the member count; SQS calls are one per
 //! ten members.
 
-use chrono::{DateTime, TimeDelta, Utc};
+use chrono::TimeDelta;
 use std::collections::BTreeMap;
 use std::time::Duration;
 use torium_aws::{AwsError, MessageQueue, OutgoingMessage};
 use torium_domain::{
-    Channel, Delivery, DeliveryContent, Event, Firing, Freshness, Member, MessageError, ReminderContent, ReminderId,
-    ReminderRequest, Stale, UserId, reminder_email_within_limits, reminder_push_message, reminder_sms, route,
+    Channel, Delivery, Event, Firing, Freshness, Member, MessageError, ReminderId, ReminderRequest, Stale, UserId,
+    member_reminder, route,
 };
 use torium_runtime::aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use torium_runtime::metrics::{self, Measure, Metrics};
@@ -328,8 +328,8 @@ fn deliveries_of(page: &Page<'_>) -> (Sends, Skipped) {
     let mut sends = Sends::new();
     let mut skipped = Skipped::new();
     for member in page.members {
-        let route = match route(member) {
-            Ok(route) => route,
+        let receiver = match route(member) {
+            Ok(receiver) => receiver,
             Err(no_route) => {
                 skipped.push((member.user_id, no_route.to_string()));
                 continue;
@@ -340,12 +340,12 @@ fn deliveries_of(page: &Page<'_>) -> (Sends, Skipped) {
             event_id: page.event.id,
             user_id: member.user_id,
             trigger_at: page.firing.trigger_at,
-            receiver: route.receiver,
-            content: render(page.event, occurrence_at, member, route.channel),
+            receiver: receiver.as_str().to_owned(),
+            content: member_reminder(page.event, occurrence_at, member, receiver.channel()),
             event_starts_at: page.freshness.event_starts_at,
             late_after: page.freshness.late_after,
         };
-        sends.entry(route.channel).or_default().push(OutgoingMessage {
+        sends.entry(receiver.channel()).or_default().push(OutgoingMessage {
             body: delivery.to_body(),
             group_id: delivery.group_id(),
             deduplication_id: delivery.deduplication_id(),
@@ -371,27 +371,4 @@ async fn continue_later(
     deadline.bound_final(queue.send_all(&config.continue_queue_url, &[message])).await??;
     tracing::info!(after_user_id = after.0, "time is short: the fan-out continues in a message of its own");
     Ok(())
-}
-
-/// The reminder as this member receives it on this channel.
-fn render(event: &Event, occurrence_at: DateTime<Utc>, member: &Member, channel: Channel) -> DeliveryContent {
-    let content = ReminderContent {
-        event_name: &event.name,
-        description: &event.description,
-        event_at: occurrence_at,
-        time_zone: &event.time_zone,
-        budget: event.budget,
-        member_count: event.member_count,
-        payment_url: member.organization_payment_url.as_deref(),
-    };
-    // Each channel's text within its limits (an oversized description is
-    // shortened with `...`, never an error that loses the reminder).
-    match channel {
-        Channel::Sms => DeliveryContent::Sms { text: reminder_sms(&content) },
-        Channel::Email => {
-            let email = reminder_email_within_limits(&content);
-            DeliveryContent::Email { subject: email.subject, html: email.html, text: email.text }
-        }
-        Channel::Push => DeliveryContent::Push { message: reminder_push_message(&content) },
-    }
 }

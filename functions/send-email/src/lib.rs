@@ -2,18 +2,16 @@
 //! HTML and text parts, sender identity from configuration), on the shared
 //! delivery flow of `torium-delivery`.
 
-use torium_aws::{AwsError, EmailOptions, Ses};
+use torium_aws::{EmailOptions, Ses};
 use torium_delivery::{ChannelSender, SendFailure};
-use torium_domain::{Channel, Delivery, DeliveryContent, is_plausible_email};
+use torium_domain::{Addressed, Channel, EmailAddress, EmailContent};
 use torium_runtime::{ConfigError, Env};
 
 pub fn email_options(env: &Env) -> Result<EmailOptions, ConfigError> {
-    let from_address = env.required("SES_FROM_ADDRESS")?;
-    if !is_plausible_email(from_address) {
-        return Err(ConfigError::Invalid { name: "SES_FROM_ADDRESS", reason: "not an email address".into() });
-    }
+    let from_address = EmailAddress::parse(env.required("SES_FROM_ADDRESS")?)
+        .map_err(|_| ConfigError::Invalid { name: "SES_FROM_ADDRESS", reason: "not an email address".into() })?;
     Ok(EmailOptions {
-        from_address: from_address.to_owned(),
+        from_address: from_address.as_str().to_owned(),
         configuration_set: env.optional("SES_CONFIGURATION_SET").map(str::to_owned),
     })
 }
@@ -28,26 +26,19 @@ pub struct EmailSender {
 /// alarm) instead of being marked failed one by one.
 const ACCOUNT_LEVEL_CODES: &[&str] = &["AccountSuspendedException", "SendingPausedException"];
 
-fn failure(error: AwsError) -> SendFailure {
-    if error.is_transient() || error.code.as_deref().is_some_and(|c| ACCOUNT_LEVEL_CODES.contains(&c)) {
-        SendFailure::Transient(error.to_string())
-    } else {
-        SendFailure::Permanent { error: error.to_string(), user_effect: None }
-    }
-}
-
 impl ChannelSender for EmailSender {
     fn channel(&self) -> Channel {
         Channel::Email
     }
 
-    async fn send(&self, delivery: &Delivery) -> Result<String, SendFailure> {
-        let DeliveryContent::Email { subject, html, text } = &delivery.content else {
-            return Err(SendFailure::Permanent { error: "not an email".into(), user_effect: None });
+    async fn send(&self, message: &Addressed<'_>) -> Result<String, SendFailure> {
+        let Addressed::Email { to, email } = message else {
+            return Err(SendFailure::permanent("not an email"));
         };
-        if !is_plausible_email(&delivery.receiver) {
-            return Err(SendFailure::Permanent { error: "the email address is not valid".into(), user_effect: None });
-        }
-        self.ses.send_email(&delivery.receiver, subject, html, text, &self.options).await.map_err(failure)
+        let EmailContent { subject, html, text } = email;
+        self.ses
+            .send_email(to.as_str(), subject, html, text, &self.options)
+            .await
+            .map_err(|error| SendFailure::from_provider(error, ACCOUNT_LEVEL_CODES, |_| None))
     }
 }

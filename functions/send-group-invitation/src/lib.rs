@@ -11,10 +11,11 @@
 
 use chrono::{DateTime, Utc};
 use torium_delivery::{PushPublisher, SendFailure};
+use torium_domain::UserEffect;
 use torium_domain::{GroupInvitation, InvitationStatus, MessageError, invitation_push, sns_push_message};
 use torium_runtime::aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use torium_runtime::{Consumer, DeadLetterQueue, Deadline, MessageFailure, process_fifo_batch};
-use torium_store::{Store, StoreError, UserEffect};
+use torium_store::{Store, StoreError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum InvitationError {
@@ -104,7 +105,7 @@ pub async fn push_invitation(
     let from = invitation.from_email.as_deref().unwrap_or("a Torium group admin");
     let message_json = sns_push_message(&invitation_push(&invitation.group_name, from));
     let published = deadline
-        .bound(publisher.publish(endpoint, &message_json))
+        .bound(publisher.publish_stored(endpoint, &message_json))
         .await
         .unwrap_or_else(|reached| Err(SendFailure::Transient(reached.to_string())));
     match published {

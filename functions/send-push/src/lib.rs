@@ -4,7 +4,7 @@
 //! endpoint is forgotten, so the next reminder falls back to email.
 
 use torium_delivery::{ChannelSender, PushPublisher, SendFailure, SnsPushPublisher};
-use torium_domain::{Channel, Delivery, DeliveryContent};
+use torium_domain::{Addressed, Channel};
 
 pub struct PushSender {
     pub publisher: SnsPushPublisher,
@@ -15,10 +15,10 @@ impl ChannelSender for PushSender {
         Channel::Push
     }
 
-    async fn send(&self, delivery: &Delivery) -> Result<String, SendFailure> {
-        let DeliveryContent::Push { message } = &delivery.content else {
-            return Err(SendFailure::Permanent { error: "not a push".into(), user_effect: None });
+    async fn send(&self, message: &Addressed<'_>) -> Result<String, SendFailure> {
+        let Addressed::Push { to, message } = message else {
+            return Err(SendFailure::permanent("not a push"));
         };
-        self.publisher.publish(&delivery.receiver, message).await
+        self.publisher.publish(to, message).await
     }
 }

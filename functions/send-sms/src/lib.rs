@@ -13,9 +13,8 @@ use std::collections::HashSet;
 use std::time::{Duration, Instant};
 use torium_aws::{AwsError, SmsOptions, Sns};
 use torium_delivery::{ChannelSender, SendFailure};
-use torium_domain::{Channel, Delivery, DeliveryContent, is_e164};
+use torium_domain::{Addressed, Channel, UserEffect};
 use torium_runtime::{ConfigError, Env};
-use torium_store::UserEffect;
 
 pub fn sms_options(env: &Env) -> Result<SmsOptions, ConfigError> {
     let sms_type = env.optional("SMS_TYPE").unwrap_or("Transactional");
@@ -82,14 +81,11 @@ pub fn opt_out_refresh(env: &Env) -> Result<Duration, ConfigError> {
     Ok(Duration::from_secs(env.parsed_or("SMS_OPT_OUT_REFRESH_SECONDS", 300)?))
 }
 
-fn failure(error: AwsError) -> SendFailure {
-    if error.is_transient() {
-        SendFailure::Transient(error.to_string())
-    } else {
-        let opted_out = matches!(error.code.as_deref(), Some("OptedOut" | "OptedOutException"))
-            || error.message.to_lowercase().contains("opted out");
-        SendFailure::Permanent { error: error.to_string(), user_effect: opted_out.then_some(UserEffect::SmsOptedOut) }
-    }
+/// SNS's refusal for a number that opted out, in its code or its words.
+fn opted_out(error: &AwsError) -> Option<UserEffect> {
+    let opted_out = matches!(error.code.as_deref(), Some("OptedOut" | "OptedOutException"))
+        || error.message.to_lowercase().contains("opted out");
+    opted_out.then_some(UserEffect::SmsOptedOut)
 }
 
 impl ChannelSender for SmsSender {
@@ -97,23 +93,19 @@ impl ChannelSender for SmsSender {
         Channel::Sms
     }
 
-    async fn send(&self, delivery: &Delivery) -> Result<String, SendFailure> {
-        let DeliveryContent::Sms { text } = &delivery.content else {
-            return Err(SendFailure::Permanent { error: "not an SMS".into(), user_effect: None });
+    async fn send(&self, message: &Addressed<'_>) -> Result<String, SendFailure> {
+        let Addressed::Sms { to, text } = message else {
+            return Err(SendFailure::permanent("not an SMS"));
         };
-        let number = delivery.receiver.as_str();
-        if !is_e164(number) {
-            return Err(SendFailure::Permanent {
-                error: "the phone number is not in E.164 form".into(),
-                user_effect: None,
-            });
-        }
-        if self.opt_outs.contains(&self.sns, number).await {
+        if self.opt_outs.contains(&self.sns, to.as_str()).await {
             return Err(SendFailure::Permanent {
                 error: "the number opted out of SMS".into(),
                 user_effect: Some(UserEffect::SmsOptedOut),
             });
         }
-        self.sns.publish_sms(number, text, &self.options).await.map_err(failure)
+        self.sns
+            .publish_sms(to.as_str(), text, &self.options)
+            .await
+            .map_err(|error| SendFailure::from_provider(error, &[], opted_out))
     }
 }

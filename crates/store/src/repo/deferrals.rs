@@ -10,10 +10,10 @@
 //! minutes; after that the sender's claim finds the row `sent`).
 
 use super::parse_column;
-use crate::{DeliveryKey, Store, StoreError, TransactionError};
+use crate::{Store, StoreError, TransactionError};
 use chrono::{DateTime, Utc};
 use std::future::Future;
-use torium_domain::{Channel, UserId};
+use torium_domain::{Channel, DeliveryKey, UserId};
 
 /// A deferred delivery whose quiet hours are over.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -7,7 +7,9 @@
 use super::parse_column;
 use crate::{Store, StoreError};
 use chrono::{DateTime, Utc};
-use torium_domain::{Channel, DeliveryStatus, QuietHours, UserId};
+use torium_domain::{
+    Channel, DeliveryKey, DeliveryOutcome, DeliveryStatus, EndpointArn, QuietHours, UserEffect, UserId,
+};
 
 /// Which delivery log a statement works on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -26,31 +28,6 @@ impl DeliveryLog {
             DeliveryLog::Comments => ("events_comments_logs", "events_comments_id", "events_comments"),
         }
     }
-}
-
-/// The (item, user) key of a delivery log row: the item is a reminder
-/// firing or a comment, as the [`DeliveryLog`] says.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct DeliveryKey {
-    pub item_id: i64,
-    pub user_id: UserId,
-}
-
-/// What happened to one delivery.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum DeliveryOutcome {
-    Sent { provider_message_id: String, at: DateTime<Utc> },
-    Failed { error: String, user_effect: Option<UserEffect> },
-}
-
-/// A provider's verdict about the user's address, kept on the user row.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum UserEffect {
-    /// The number opted out of SMS: flag it for the app.
-    SmsOptedOut,
-    /// The push endpoint is disabled or gone: forget it, so the next
-    /// reminder falls back to email.
-    PushEndpointGone { endpoint_arn: String },
 }
 
 impl Store {
@@ -126,7 +103,7 @@ impl Store {
                     sent_at.push(None);
                     opted_out.push(matches!(user_effect, Some(UserEffect::SmsOptedOut)));
                     gone_endpoints.push(match user_effect {
-                        Some(UserEffect::PushEndpointGone { endpoint_arn }) => Some(endpoint_arn),
+                        Some(UserEffect::PushEndpointGone { endpoint_arn }) => Some(endpoint_arn.as_str()),
                         _ => None,
                     });
                 }
@@ -172,12 +149,12 @@ impl Store {
 impl Store {
     /// Forgets a push endpoint SNS reported dead (only if the user still has
     /// that one), so later pushes are not sent to nowhere.
-    pub async fn forget_push_endpoint(&self, user_id: UserId, endpoint_arn: &str) -> Result<(), StoreError> {
+    pub async fn forget_push_endpoint(&self, user_id: UserId, endpoint_arn: &EndpointArn) -> Result<(), StoreError> {
         let client = self.pool.get().await?;
         client
             .execute(
                 "UPDATE users SET device_arn = NULL, updated_at = now() WHERE id = $1 AND device_arn = $2",
-                &[&user_id.0, &endpoint_arn],
+                &[&user_id.0, &endpoint_arn.as_str()],
             )
             .await?;
         Ok(())

@@ -1,7 +1,7 @@
 use super::{parse_column, parse_optional_column};
 use crate::interval::PgInterval;
 use crate::{Store, StoreError};
-use torium_domain::{Event, EventId, GroupId, Member, Pln, UserId};
+use torium_domain::{E164Number, EmailAddress, EndpointArn, Event, EventId, GroupId, Member, Pln, UserId};
 
 impl Store {
     /// An event with the number of its members (budget shares divide by it).
@@ -66,12 +66,13 @@ impl Store {
             .await?;
         rows.iter()
             .map(|r| {
+                // Contact data that are not well formed read as missing.
                 Ok(Member {
                     user_id: UserId(r.get(0)),
-                    email: r.get(1),
-                    mobile_number: r.get(2),
+                    email: EmailAddress::parse(r.get(1)).ok(),
+                    mobile_number: r.get::<_, Option<&str>>(2).and_then(|n| E164Number::parse(n).ok()),
                     reminder_preference: parse_optional_column(r.get(3))?,
-                    device_arn: r.get(4),
+                    device_arn: r.get::<_, Option<&str>>(4).and_then(|a| EndpointArn::parse(a).ok()),
                     organization_payment_url: r.get(5),
                     sms_opted_out: r.get(6),
                     email_suppressed: r.get(7),

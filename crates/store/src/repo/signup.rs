@@ -4,18 +4,9 @@
 
 use super::users::{USER_COLUMNS, user_from_row};
 use crate::{Store, StoreError, TransactionError};
-use chrono::{DateTime, Utc};
 use deadpool_postgres::Transaction;
 use std::future::Future;
-use torium_domain::User;
-
-/// What a Cognito trigger knows about a new user.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SignUp {
-    pub cognito_user_id: String,
-    pub email: String,
-    pub at: DateTime<Utc>,
-}
+use torium_domain::{SignUp, User};
 
 impl Store {
     /// Records a sign-up as an unconfirmed user. A repeated call with the
@@ -64,7 +55,7 @@ async fn upsert_in(tx: &Transaction<'_>, signup: &SignUp, confirm: bool) -> Resu
             .query(
                 "SELECT id, cognito_user_id, is_confirmed FROM users \
                  WHERE cognito_user_id = $1 OR lower(email) = lower($2) FOR UPDATE",
-                &[&signup.cognito_user_id, &signup.email],
+                &[&signup.cognito_user_id, &signup.email.as_str()],
             )
             .await?;
         let own_row_exists = holders.iter().any(|r| r.get::<_, &str>(1) == signup.cognito_user_id);
@@ -97,7 +88,7 @@ async fn upsert_in(tx: &Transaction<'_>, signup: &SignUp, confirm: bool) -> Resu
                  updated_at = CASE WHEN users.is_confirmed AND EXCLUDED.is_confirmed THEN users.updated_at ELSE now() END \
              RETURNING {USER_COLUMNS}"
         );
-        let row = tx.query_one(&sql, &[&signup.cognito_user_id, &signup.email, &signup.at, &confirm]).await?;
+        let row = tx.query_one(&sql, &[&signup.cognito_user_id, &signup.email.as_str(), &signup.at, &confirm]).await?;
         user_from_row(&row)
     }
 }
