@@ -6,7 +6,7 @@ use chrono::{DateTime, TimeDelta, Utc};
 use schedule_events::{RunSummary, SchedulerConfig, run_scheduler};
 use schedule_notifications::{FanOutConfig, handle_batch};
 use std::sync::{Arc, Mutex};
-use torium_aws::{AwsError, FailureKind, MessageQueue, OutgoingMessage, SqsQueue};
+use torium_aws::{AwsError, MessageQueue, OutgoingMessage, SqsQueue};
 use torium_domain::{
     Channel, Delivery, DeliveryContent, EventId, Firing, ReminderDue, ReminderRequest, ReminderSource,
 };
@@ -239,7 +239,7 @@ struct CrashAfterSend<'a>(&'a SqsQueue);
 impl MessageQueue for CrashAfterSend<'_> {
     async fn send_all(&self, queue_url: &str, messages: &[OutgoingMessage]) -> Result<usize, AwsError> {
         self.0.send_all(queue_url, messages).await?;
-        Err(AwsError { operation: "test", kind: FailureKind::Transient, code: None, message: "injected crash".into() })
+        Err(AwsError::transient("test", "injected crash"))
     }
 }
 

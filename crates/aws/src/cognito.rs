@@ -35,15 +35,11 @@ impl CognitoUserAttributes {
 
 impl UserAttributes for CognitoUserAttributes {
     async fn set_user_id(&self, user_pool_id: &str, user_name: &str, user_id: i64) -> Result<(), AwsError> {
-        let attribute =
-            AttributeType::builder().name(USER_ID_ATTRIBUTE).value(user_id.to_string()).build().map_err(|e| {
-                AwsError {
-                    operation: "AdminUpdateUserAttributes",
-                    kind: crate::FailureKind::Permanent,
-                    code: None,
-                    message: e.to_string(),
-                }
-            })?;
+        let attribute = AttributeType::builder()
+            .name(USER_ID_ATTRIBUTE)
+            .value(user_id.to_string())
+            .build()
+            .map_err(|e| AwsError::permanent("AdminUpdateUserAttributes", e.to_string()))?;
         self.client
             .admin_update_user_attributes()
             .user_pool_id(user_pool_id)

@@ -23,13 +23,30 @@ pub struct AwsError {
 }
 
 impl AwsError {
-    pub fn is_transient(&self) -> bool {
-        self.kind == FailureKind::Transient
+    /// A failure of `kind`, without a service error code.
+    pub fn new(operation: &'static str, kind: FailureKind, message: impl Into<String>) -> Self {
+        AwsError { operation, kind, code: None, message: message.into() }
     }
 
-    /// A call that can never succeed as made (a bad request built here).
+    /// A call that may succeed if made again later (the service was busy,
+    /// away or slow): retry it.
+    pub fn transient(operation: &'static str, message: impl Into<String>) -> Self {
+        Self::new(operation, FailureKind::Transient, message)
+    }
+
+    /// A call that can never succeed as made (a bad request built here, a
+    /// refusal): do not retry it.
     pub fn permanent(operation: &'static str, message: impl Into<String>) -> Self {
-        AwsError { operation, kind: FailureKind::Permanent, code: None, message: message.into() }
+        Self::new(operation, FailureKind::Permanent, message)
+    }
+
+    /// The same failure, with the error code the service gave.
+    pub fn with_code(self, code: Option<String>) -> Self {
+        AwsError { code, ..self }
+    }
+
+    pub fn is_transient(&self) -> bool {
+        self.kind == FailureKind::Transient
     }
 }
 
@@ -72,7 +89,7 @@ where
         // Construction failures are bugs in the request we built.
         _ => (FailureKind::Permanent, None, DisplayErrorContext(err).to_string()),
     };
-    AwsError { operation, kind, code, message }
+    AwsError::new(operation, kind, message).with_code(code)
 }
 
 #[cfg(test)]

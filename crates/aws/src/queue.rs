@@ -157,17 +157,15 @@ impl SqsQueue {
             .map_err(|e| classify("SendMessageBatch", &e))?;
         // A batch call succeeds even when some entries are refused.
         if let Some(failed) = output.failed().first() {
-            return Err(AwsError {
-                operation: "SendMessageBatch",
-                kind: if failed.sender_fault() { FailureKind::Permanent } else { FailureKind::Transient },
-                code: Some(failed.code().to_owned()),
-                message: format!(
-                    "{} of {} entries refused, first: {}",
-                    output.failed().len(),
-                    batch.len(),
-                    failed.message().unwrap_or("no message")
-                ),
-            });
+            // The sender's fault is a bad entry; otherwise SQS failed it.
+            let kind = if failed.sender_fault() { FailureKind::Permanent } else { FailureKind::Transient };
+            let message = format!(
+                "{} of {} entries refused, first: {}",
+                output.failed().len(),
+                batch.len(),
+                failed.message().unwrap_or("no message")
+            );
+            return Err(AwsError::new("SendMessageBatch", kind, message).with_code(Some(failed.code().to_owned())));
         }
         Ok(1)
     }

@@ -1,4 +1,4 @@
-use crate::error::{AwsError, FailureKind};
+use crate::error::AwsError;
 use std::future::Future;
 
 /// Reads secrets (the database credentials, the alerts webhook URL). Called
@@ -31,12 +31,10 @@ impl SecretStore for SecretsManager {
             .send()
             .await
             .map_err(|e| crate::classify("GetSecretValue", &e))?;
-        output.secret_string().map(str::to_owned).ok_or_else(|| AwsError {
-            operation: "GetSecretValue",
-            kind: FailureKind::Permanent,
-            code: None,
-            message: format!("secret {secret_id} holds no string"),
-        })
+        output
+            .secret_string()
+            .map(str::to_owned)
+            .ok_or_else(|| AwsError::permanent("GetSecretValue", format!("secret {secret_id} holds no string")))
     }
 }
 
@@ -48,11 +46,9 @@ pub struct NoSecrets;
 
 impl SecretStore for NoSecrets {
     async fn secret_string(&self, secret_id: &str) -> Result<String, AwsError> {
-        Err(AwsError {
-            operation: "GetSecretValue",
-            kind: FailureKind::Permanent,
-            code: None,
-            message: format!("no secret store is configured, so secret {secret_id} cannot be read"),
-        })
+        Err(AwsError::permanent(
+            "GetSecretValue",
+            format!("no secret store is configured, so secret {secret_id} cannot be read"),
+        ))
     }
 }

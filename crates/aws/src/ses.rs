@@ -1,6 +1,6 @@
 //! SES v2: sending an email with simple content.
 
-use crate::error::{AwsError, FailureKind, classify};
+use crate::error::{AwsError, classify};
 use aws_sdk_sesv2::types::{Body, Content, Destination, EmailContent, Message};
 
 /// Sender identity and options from configuration (never from code).
@@ -17,12 +17,7 @@ pub struct Ses {
 }
 
 fn utf8(operation: &'static str, data: &str) -> Result<Content, AwsError> {
-    Content::builder().data(data).charset("UTF-8").build().map_err(|e| AwsError {
-        operation,
-        kind: FailureKind::Permanent,
-        code: None,
-        message: e.to_string(),
-    })
+    Content::builder().data(data).charset("UTF-8").build().map_err(|e| AwsError::permanent(operation, e.to_string()))
 }
 
 impl Ses {

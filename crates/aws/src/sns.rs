@@ -1,6 +1,6 @@
 //! SNS: SMS to phone numbers and mobile pushes to platform endpoints.
 
-use crate::error::{AwsError, FailureKind, classify};
+use crate::error::{AwsError, classify};
 use aws_sdk_sns::types::MessageAttributeValue;
 
 /// SMS options from configuration (never from code).
@@ -19,12 +19,11 @@ pub struct Sns {
 }
 
 fn string_attribute(operation: &'static str, value: &str) -> Result<MessageAttributeValue, AwsError> {
-    MessageAttributeValue::builder().data_type("String").string_value(value).build().map_err(|e| AwsError {
-        operation,
-        kind: FailureKind::Permanent,
-        code: None,
-        message: e.to_string(),
-    })
+    MessageAttributeValue::builder()
+        .data_type("String")
+        .string_value(value)
+        .build()
+        .map_err(|e| AwsError::permanent(operation, e.to_string()))
 }
 
 impl Sns {
