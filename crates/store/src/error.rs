@@ -80,3 +80,15 @@ pub enum TransactionError<E> {
     #[error("{0}")]
     Step(E),
 }
+
+impl<E> From<StoreError> for TransactionError<E> {
+    fn from(err: StoreError) -> Self {
+        TransactionError::Store(err)
+    }
+}
+
+impl<E> From<tokio_postgres::Error> for TransactionError<E> {
+    fn from(err: tokio_postgres::Error) -> Self {
+        TransactionError::Store(err.into())
+    }
+}

@@ -10,6 +10,7 @@ mod pool;
 mod repo;
 mod settings;
 mod tls;
+mod transaction;
 
 pub use error::{StoreError, TransactionError};
 pub use migrate::{

@@ -122,19 +122,22 @@ const EARLIER_SCHEMA: &[(&str, &[&str])] = &[
 /// install). A database with only part of the earlier schema is refused,
 /// naming what is missing, and nothing is changed.
 async fn earlier_schema(client: &tokio_postgres::Client) -> Result<Option<i32>, StoreError> {
-    let has_history: bool =
-        client.query_one("SELECT to_regclass('public.refinery_schema_history') IS NOT NULL", &[]).await?.get(0);
+    let has_history: bool = client
+        .query_one("SELECT to_regclass('public.refinery_schema_history') IS NOT NULL AS has_history", &[])
+        .await?
+        .get("has_history");
     if has_history {
         return Ok(None);
     }
     let present: Vec<(String, String)> = client
         .query(
-            "SELECT table_name::text, column_name::text FROM information_schema.columns WHERE table_schema = 'public'",
+            "SELECT table_name::text AS table_name, column_name::text AS column_name \
+             FROM information_schema.columns WHERE table_schema = 'public'",
             &[],
         )
         .await?
         .iter()
-        .map(|r| (r.get(0), r.get(1)))
+        .map(|r| (r.get("table_name"), r.get("column_name")))
         .collect();
     let has_table = |t: &str| present.iter().any(|(table, _)| table == t);
     if !EARLIER_SCHEMA.iter().any(|(table, _)| has_table(table)) {
@@ -159,14 +162,17 @@ async fn earlier_schema(client: &tokio_postgres::Client) -> Result<Option<i32>, 
 /// The newest version recorded in the database, `None` before any migration.
 pub async fn schema_version(pool: &Pool) -> Result<Option<SchemaVersion>, StoreError> {
     let client = pool.get().await?;
-    let exists: bool = client.query_one("SELECT to_regclass('refinery_schema_history') IS NOT NULL", &[]).await?.get(0);
+    let exists: bool = client
+        .query_one("SELECT to_regclass('refinery_schema_history') IS NOT NULL AS has_history", &[])
+        .await?
+        .get("has_history");
     if !exists {
         return Ok(None);
     }
     let row = client
         .query_opt("SELECT version, name FROM refinery_schema_history ORDER BY version DESC LIMIT 1", &[])
         .await?;
-    Ok(row.map(|r| SchemaVersion { version: r.get(0), name: r.get(1) }))
+    Ok(row.map(|r| SchemaVersion { version: r.get("version"), name: r.get("name") }))
 }
 
 /// Whether the database's own TimeZone setting is UTC (V2 sets it when the
@@ -176,13 +182,13 @@ pub async fn database_time_zone_is_utc(pool: &Pool) -> Result<bool, StoreError> 
     let client = pool.get().await?;
     let row = client
         .query_one(
-            "SELECT coalesce(bool_or(lower(setting) IN ('timezone=utc', 'timezone=etc/utc')), false) \
+            "SELECT coalesce(bool_or(lower(setting) IN ('timezone=utc', 'timezone=etc/utc')), false) AS is_utc \
              FROM pg_db_role_setting s, unnest(s.setconfig) AS setting \
              WHERE s.setrole = 0 AND s.setdatabase = (SELECT oid FROM pg_database WHERE datname = current_database())",
             &[],
         )
         .await?;
-    Ok(row.get(0))
+    Ok(row.get("is_utc"))
 }
 
 /// How many migrations the binary carries (the version a current database has).

@@ -6,6 +6,7 @@
 use crate::{Store, StoreError, TransactionError};
 use chrono::{DateTime, Utc};
 use std::future::Future;
+use tokio_postgres::Transaction;
 use torium_domain::{DeliveryRates, Finding, OpenCondition, RATE_WINDOW, UnreadableSchedule};
 
 /// Failed deliveries of one channel and kind of error.
@@ -50,16 +51,21 @@ impl Store {
                      SELECT 'comments', channel, last_error FROM events_comments_logs \
                      WHERE status = 'failed' AND updated_at > $1 AND updated_at <= $2 \
                  ) \
-                 SELECT log, coalesce(channel::text, 'none'), \
+                 SELECT log, coalesce(channel::text, 'none') AS channel, \
                         coalesce(substring(last_error from '\\(\\w+, (\\w+)\\)'), left(split_part(coalesce(last_error, 'unknown'), ':', 1), 60)) AS kind, \
-                        count(*) \
+                        count(*) AS count \
                  FROM failed GROUP BY 1, 2, 3 ORDER BY 1, 2, 3",
                 &[&since, &until],
             )
             .await?;
         Ok(rows
             .iter()
-            .map(|r| FailedDeliveries { log: r.get(0), channel: r.get(1), error_kind: r.get(2), count: r.get(3) })
+            .map(|r| FailedDeliveries {
+                log: r.get("log"),
+                channel: r.get("channel"),
+                error_kind: r.get("kind"),
+                count: r.get("count"),
+            })
             .collect())
     }
 
@@ -68,11 +74,12 @@ impl Store {
         let client = self.pool.get().await?;
         let row = client
             .query_one(
-                "SELECT count(*) FROM event_reminders WHERE outcome = 'skipped' AND \"timestamp\" > $1 AND \"timestamp\" <= $2",
+                "SELECT count(*) AS skipped FROM event_reminders \
+                 WHERE outcome = 'skipped' AND \"timestamp\" > $1 AND \"timestamp\" <= $2",
                 &[&since, &until],
             )
             .await?;
-        Ok(row.get(0))
+        Ok(row.get("skipped"))
     }
 
     /// Events whose schedule the scheduler could not read (oldest error
@@ -81,15 +88,19 @@ impl Store {
         let client = self.pool.get().await?;
         let rows = client
             .query(
-                "SELECT id, time_zone, schedule_error, count(*) OVER () FROM events \
+                "SELECT id, time_zone, schedule_error, count(*) OVER () AS total FROM events \
                  WHERE schedule_error IS NOT NULL ORDER BY schedule_error_at, id LIMIT $1",
                 &[&limit],
             )
             .await?;
-        let total = rows.first().map_or(0, |r| r.get(3));
+        let total = rows.first().map_or(0, |r| r.get("total"));
         let sample = rows
             .iter()
-            .map(|r| UnreadableSchedule { event_id: r.get(0), time_zone: r.get(1), error: r.get(2) })
+            .map(|r| UnreadableSchedule {
+                event_id: r.get("id"),
+                time_zone: r.get("time_zone"),
+                error: r.get("schedule_error"),
+            })
             .collect();
         Ok((sample, total))
     }
@@ -103,42 +114,43 @@ impl Store {
             .query_one(
                 "SELECT \
                      count(*) FILTER (WHERE channel = 'email' AND sent_timestamp > $1 AND sent_timestamp <= $2 \
-                         AND status IN ('sent', 'delivered', 'bounced', 'complained', 'rejected')), \
+                         AND status IN ('sent', 'delivered', 'bounced', 'complained', 'rejected')) AS emails_sent, \
                      count(*) FILTER (WHERE channel = 'email' AND sent_timestamp > $1 AND sent_timestamp <= $2 \
-                         AND status = 'bounced'), \
+                         AND status = 'bounced') AS emails_bounced, \
                      count(*) FILTER (WHERE channel = 'email' AND sent_timestamp > $1 AND sent_timestamp <= $2 \
-                         AND status = 'complained'), \
+                         AND status = 'complained') AS emails_complained, \
                      count(*) FILTER (WHERE channel = 'sms' AND reported_at > $1 AND reported_at <= $2 \
-                         AND status IN ('delivered', 'failed')), \
+                         AND status IN ('delivered', 'failed')) AS sms_reported, \
                      count(*) FILTER (WHERE channel = 'sms' AND reported_at > $1 AND reported_at <= $2 \
-                         AND status = 'failed') \
+                         AND status = 'failed') AS sms_failed \
                  FROM event_reminders_logs \
                  WHERE (sent_timestamp > $1 AND sent_timestamp <= $2) OR (reported_at > $1 AND reported_at <= $2)",
                 &[&since, &until],
             )
             .await?;
         Ok(DeliveryRates {
-            emails_sent: row.get(0),
-            emails_bounced: row.get(1),
-            emails_complained: row.get(2),
-            sms_reported: row.get(3),
-            sms_failed: row.get(4),
+            emails_sent: row.get("emails_sent"),
+            emails_bounced: row.get("emails_bounced"),
+            emails_complained: row.get("emails_complained"),
+            sms_reported: row.get("sms_reported"),
+            sms_failed: row.get("sms_failed"),
         })
     }
 
     /// When schedule-events last completed a run, `None` if it never did.
     pub async fn last_scheduler_run(&self) -> Result<Option<DateTime<Utc>>, StoreError> {
         let client = self.pool.get().await?;
-        let row = client.query_one("SELECT max(finished_at) FROM scheduler_runs", &[]).await?;
-        Ok(row.get(0))
+        let row = client.query_one("SELECT max(finished_at) AS last_run FROM scheduler_runs", &[]).await?;
+        Ok(row.get("last_run"))
     }
 
     /// The scheduled time of the previous alerts run (the start of this
     /// run's window), `None` before the first.
     pub async fn previous_alerts_run(&self, before: DateTime<Utc>) -> Result<Option<DateTime<Utc>>, StoreError> {
         let client = self.pool.get().await?;
-        let row = client.query_one("SELECT max(ran_at) FROM alerts_runs WHERE ran_at < $1", &[&before]).await?;
-        Ok(row.get(0))
+        let row =
+            client.query_one("SELECT max(ran_at) AS previous FROM alerts_runs WHERE ran_at < $1", &[&before]).await?;
+        Ok(row.get("previous"))
     }
 
     /// Runs `step` (which posts to the chat) on the open conditions, and
@@ -150,49 +162,53 @@ impl Store {
         F: FnOnce(Vec<OpenCondition>) -> Fut,
         Fut: Future<Output = Result<AlertStateUpdate, E>>,
     {
-        let store_err = |e: tokio_postgres::Error| TransactionError::Store(e.into());
-        let mut client = self.pool.get().await.map_err(|e| TransactionError::Store(e.into()))?;
-        let tx = client.transaction().await.map_err(store_err)?;
-        tx.execute("SELECT pg_advisory_xact_lock(5151)", &[]).await.map_err(store_err)?;
-        let open = tx
-            .query(
-                "SELECT key, title, last_posted_at FROM alert_conditions WHERE resolved_at IS NULL ORDER BY key",
-                &[],
-            )
-            .await
-            .map_err(store_err)?
-            .iter()
-            .map(|r| OpenCondition { key: r.get(0), title: r.get(1), last_posted_at: r.get(2) })
-            .collect();
-        let update = step(open).await.map_err(TransactionError::Step)?;
-
-        let keys: Vec<String> = update.seen.iter().map(Finding::key).collect();
-        let kinds: Vec<&str> = update.seen.iter().map(|f| f.kind.as_str()).collect();
-        let subjects: Vec<&str> = update.seen.iter().map(|f| f.subject.as_str()).collect();
-        let titles: Vec<&str> = update.seen.iter().map(|f| f.title.as_str()).collect();
-        tx.execute(
-            "INSERT INTO alert_conditions (key, kind, subject, title, first_seen_at, last_seen_at, last_posted_at) \
-             SELECT key, kind, subject, title, $5, $5, $5 FROM unnest($1::text[], $2::text[], $3::text[], $4::text[]) \
-                 AS s(key, kind, subject, title) \
-             ON CONFLICT (key) DO UPDATE SET \
-                 title = EXCLUDED.title, last_seen_at = EXCLUDED.last_seen_at, \
-                 first_seen_at = CASE WHEN alert_conditions.resolved_at IS NULL THEN alert_conditions.first_seen_at ELSE EXCLUDED.first_seen_at END, \
-                 resolved_at = NULL",
-            &[&keys, &kinds, &subjects, &titles, &now],
-        )
+        self.in_transaction(async |tx| {
+            tx.execute("SELECT pg_advisory_xact_lock(5151)", &[]).await?;
+            let open = open_conditions(tx).await?;
+            let update = step(open).await.map_err(TransactionError::Step)?;
+            apply_alert_update(tx, &update, now).await?;
+            let posted = update.posted.len() + update.resolved.len();
+            tx.execute("INSERT INTO alerts_runs (ran_at, posted) VALUES ($1, $2)", &[&now, &(posted as i32)]).await?;
+            Ok(posted)
+        })
         .await
-        .map_err(store_err)?;
-        tx.execute("UPDATE alert_conditions SET last_posted_at = $2 WHERE key = ANY($1)", &[&update.posted, &now])
-            .await
-            .map_err(store_err)?;
-        tx.execute("UPDATE alert_conditions SET resolved_at = $2 WHERE key = ANY($1)", &[&update.resolved, &now])
-            .await
-            .map_err(store_err)?;
-        let posted = update.posted.len() + update.resolved.len();
-        tx.execute("INSERT INTO alerts_runs (ran_at, posted) VALUES ($1, $2)", &[&now, &(posted as i32)])
-            .await
-            .map_err(store_err)?;
-        tx.commit().await.map_err(store_err)?;
-        Ok(posted)
     }
+}
+
+/// The conditions not resolved yet, by key.
+async fn open_conditions(tx: &Transaction<'_>) -> Result<Vec<OpenCondition>, StoreError> {
+    let rows = tx
+        .query("SELECT key, title, last_posted_at FROM alert_conditions WHERE resolved_at IS NULL ORDER BY key", &[])
+        .await?;
+    Ok(rows
+        .iter()
+        .map(|r| OpenCondition { key: r.get("key"), title: r.get("title"), last_posted_at: r.get("last_posted_at") })
+        .collect())
+}
+
+/// Every condition seen now opened (or kept open), the posted ones
+/// stamped, the cleared ones resolved.
+async fn apply_alert_update(
+    tx: &Transaction<'_>,
+    update: &AlertStateUpdate,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    let keys: Vec<String> = update.seen.iter().map(Finding::key).collect();
+    let kinds: Vec<&str> = update.seen.iter().map(|f| f.kind.as_str()).collect();
+    let subjects: Vec<&str> = update.seen.iter().map(|f| f.subject.as_str()).collect();
+    let titles: Vec<&str> = update.seen.iter().map(|f| f.title.as_str()).collect();
+    tx.execute(
+        "INSERT INTO alert_conditions (key, kind, subject, title, first_seen_at, last_seen_at, last_posted_at) \
+         SELECT key, kind, subject, title, $5, $5, $5 FROM unnest($1::text[], $2::text[], $3::text[], $4::text[]) \
+             AS s(key, kind, subject, title) \
+         ON CONFLICT (key) DO UPDATE SET \
+             title = EXCLUDED.title, last_seen_at = EXCLUDED.last_seen_at, \
+             first_seen_at = CASE WHEN alert_conditions.resolved_at IS NULL THEN alert_conditions.first_seen_at ELSE EXCLUDED.first_seen_at END, \
+             resolved_at = NULL",
+        &[&keys, &kinds, &subjects, &titles, &now],
+    )
+    .await?;
+    tx.execute("UPDATE alert_conditions SET last_posted_at = $2 WHERE key = ANY($1)", &[&update.posted, &now]).await?;
+    tx.execute("UPDATE alert_conditions SET resolved_at = $2 WHERE key = ANY($1)", &[&update.resolved, &now]).await?;
+    Ok(())
 }

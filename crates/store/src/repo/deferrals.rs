@@ -13,7 +13,8 @@ use super::parse_column;
 use crate::{Store, StoreError, TransactionError};
 use chrono::{DateTime, Utc};
 use std::future::Future;
-use torium_domain::{Channel, DeliveryKey, UserId};
+use tokio_postgres::{Row, Transaction};
+use torium_domain::{Channel, DeliveryKey, ReminderId, UserId};
 
 /// A deferred delivery whose quiet hours are over.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -40,51 +41,63 @@ impl Store {
         F: FnOnce(Vec<DueDeferral>) -> Fut,
         Fut: Future<Output = Result<Vec<DeliveryKey>, E>>,
     {
-        let store_err = |e: tokio_postgres::Error| TransactionError::Store(e.into());
-        let mut client = self.pool.get().await.map_err(|e| TransactionError::Store(e.into()))?;
-        let tx = client.transaction().await.map_err(store_err)?;
-        let rows = tx
-            .query(
-                "SELECT event_reminders_id, user_id, channel::text, deferred_body \
-                 FROM event_reminders_logs \
-                 WHERE status = 'deferred' AND deferred_until <= $1 AND NOT adopted \
-                 ORDER BY deferred_until \
-                 LIMIT $2 \
-                 FOR UPDATE SKIP LOCKED",
-                &[&now, &limit],
-            )
-            .await
-            .map_err(store_err)?;
-        let due = rows
-            .iter()
-            .map(|r| {
-                let key = DeliveryKey { item_id: r.get(0), user_id: UserId(r.get(1)) };
-                let missing = |what: &str| StoreError::Invalid(format!("deferred row {key:?} has no {what}"));
-                let channel: Option<&str> = r.get(2);
-                let body: Option<String> = r.get(3);
-                Ok(DueDeferral {
-                    key,
-                    channel: parse_column(channel.ok_or_else(|| missing("channel"))?)?,
-                    body: body.ok_or_else(|| missing("body"))?,
-                })
-            })
-            .collect::<Result<Vec<_>, StoreError>>()
-            .map_err(TransactionError::Store)?;
-        if due.is_empty() {
-            return Ok(Vec::new());
-        }
-        let released = work(due).await.map_err(TransactionError::Step)?;
-        let items: Vec<i64> = released.iter().map(|k| k.item_id).collect();
-        let users: Vec<i64> = released.iter().map(|k| k.user_id.0).collect();
-        tx.execute(
-            "UPDATE event_reminders_logs l SET status = 'pending', released_at = $3, updated_at = now() \
-             FROM unnest($1::bigint[], $2::bigint[]) AS r(item_id, user_id) \
-             WHERE l.event_reminders_id = r.item_id AND l.user_id = r.user_id AND l.status = 'deferred'",
-            &[&items, &users, &now],
-        )
+        self.in_transaction(async |tx| {
+            let due = claim_due_deferrals(tx, now, limit).await?;
+            if due.is_empty() {
+                return Ok(Vec::new());
+            }
+            let released = work(due).await.map_err(TransactionError::Step)?;
+            mark_released(tx, &released, now).await?;
+            Ok(released)
+        })
         .await
-        .map_err(store_err)?;
-        tx.commit().await.map_err(store_err)?;
-        Ok(released)
     }
+}
+
+/// Up to `limit` deferred rows due at `now`, oldest first, locked for this
+/// transaction (rows another run holds are skipped).
+async fn claim_due_deferrals(
+    tx: &Transaction<'_>,
+    now: DateTime<Utc>,
+    limit: i64,
+) -> Result<Vec<DueDeferral>, StoreError> {
+    let rows = tx
+        .query(
+            "SELECT event_reminders_id, user_id, channel::text AS channel, deferred_body \
+             FROM event_reminders_logs \
+             WHERE status = 'deferred' AND deferred_until <= $1 AND NOT adopted \
+             ORDER BY deferred_until \
+             LIMIT $2 \
+             FOR UPDATE SKIP LOCKED",
+            &[&now, &limit],
+        )
+        .await?;
+    rows.iter().map(due_deferral).collect()
+}
+
+/// A held row; one without its channel or body breaks the schema's promise.
+fn due_deferral(row: &Row) -> Result<DueDeferral, StoreError> {
+    let key = DeliveryKey::reminder(ReminderId(row.get("event_reminders_id")), UserId(row.get("user_id")));
+    let missing = |what: &str| StoreError::Invalid(format!("deferred row {key:?} has no {what}"));
+    let channel: Option<&str> = row.get("channel");
+    let body: Option<String> = row.get("deferred_body");
+    Ok(DueDeferral {
+        key,
+        channel: parse_column(channel.ok_or_else(|| missing("channel"))?)?,
+        body: body.ok_or_else(|| missing("body"))?,
+    })
+}
+
+/// The rows re-sent go back to `pending`, with when they were released.
+async fn mark_released(tx: &Transaction<'_>, released: &[DeliveryKey], now: DateTime<Utc>) -> Result<(), StoreError> {
+    let items: Vec<i64> = released.iter().map(|k| k.item_id).collect();
+    let users: Vec<i64> = released.iter().map(|k| k.user_id.0).collect();
+    tx.execute(
+        "UPDATE event_reminders_logs l SET status = 'pending', released_at = $3, updated_at = now() \
+         FROM unnest($1::bigint[], $2::bigint[]) AS r(item_id, user_id) \
+         WHERE l.event_reminders_id = r.item_id AND l.user_id = r.user_id AND l.status = 'deferred'",
+        &[&items, &users, &now],
+    )
+    .await?;
+    Ok(())
 }

@@ -23,15 +23,17 @@ impl Store {
         let client = self.pool.get().await?;
         let row = client
             .query_opt(
-                "SELECT g.id, g.name, admin.id, admin.email FROM groups g \
+                "SELECT g.id, g.name, admin.id AS admin_id, admin.email AS admin_email FROM groups g \
                  LEFT JOIN users admin ON admin.id = g.admin_id WHERE g.id = $1",
                 &[&id.0],
             )
             .await?;
         Ok(row.map(|r| GroupWithAdmin {
-            id: GroupId(r.get(0)),
-            name: r.get(1),
-            admin: r.get::<_, Option<i64>>(2).map(|user_id| GroupAdmin { user_id: UserId(user_id), email: r.get(3) }),
+            id: GroupId(r.get("id")),
+            name: r.get("name"),
+            admin: r
+                .get::<_, Option<i64>>("admin_id")
+                .map(|user_id| GroupAdmin { user_id: UserId(user_id), email: r.get("admin_email") }),
         }))
     }
 }
@@ -43,7 +45,8 @@ impl Store {
         let client = self.pool.get().await?;
         let row = client
             .query_opt(
-                "SELECT i.id, i.status::text, i.user_to, invited.device_arn, g.id, g.name, admin.email \
+                "SELECT i.id, i.status::text AS status, i.user_to, invited.device_arn, g.id AS group_id, g.name AS group_name, \
+                        admin.email AS from_email \
                  FROM group_invitation_logs i \
                  JOIN users invited ON invited.id = i.user_to \
                  JOIN groups g ON g.id = i.group_id \
@@ -54,13 +57,13 @@ impl Store {
             .await?;
         let Some(r) = row else { return Ok(None) };
         Ok(Some(InvitationToPush {
-            id: InvitationId(r.get(0)),
-            status: parse_column(r.get(1))?,
-            user_id: UserId(r.get(2)),
-            device_arn: r.get(3),
-            group_id: GroupId(r.get(4)),
-            group_name: r.get(5),
-            from_email: r.get(6),
+            id: InvitationId(r.get("id")),
+            status: parse_column(r.get("status"))?,
+            user_id: UserId(r.get("user_to")),
+            device_arn: r.get("device_arn"),
+            group_id: GroupId(r.get("group_id")),
+            group_name: r.get("group_name"),
+            from_email: r.get("from_email"),
         }))
     }
 

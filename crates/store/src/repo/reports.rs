@@ -80,9 +80,9 @@ static DELIVERY_REPORT_SQL: LazyLock<String> = LazyLock::new(|| {
              WHERE u.id IN (SELECT user_id FROM found) AND $7::boolean AND NOT u.sms_opted_out \
              RETURNING 1 \
          ) \
-         SELECT (SELECT count(*) FROM found), \
+         SELECT (SELECT count(*) FROM found) AS found, \
                 (SELECT count(*) FROM reminders) + (SELECT count(*) FROM comments) \
-                + (SELECT count(*) FROM suppressed) + (SELECT count(*) FROM opted_out)",
+                + (SELECT count(*) FROM suppressed) + (SELECT count(*) FROM opted_out) AS changed",
         log_update("event_reminders_logs"),
         log_update("events_comments_logs")
     )
@@ -127,7 +127,7 @@ async fn apply_delivery_report(client: &Client, report: &DeliveryReport) -> Resu
             ],
         )
         .await?;
-    let (found, changed): (i64, i64) = (row.get(0), row.get(1));
+    let (found, changed): (i64, i64) = (row.get("found"), row.get("changed"));
     Ok(match (found, changed) {
         (0, _) => ReportResult::UnknownMessage,
         (_, 0) => ReportResult::Unchanged,

@@ -8,6 +8,7 @@ use crate::interval::PgInterval;
 use crate::{Store, StoreError, TransactionError};
 use chrono::{DateTime, Utc};
 use std::future::Future;
+use tokio_postgres::{Row, Transaction};
 use torium_domain::{EventId, Firing, ReminderId, ReminderKind, SchedulePeriod, UserId};
 
 /// A claimed event with what its schedule needs.
@@ -75,69 +76,18 @@ impl Store {
         F: FnOnce(Vec<DueEvent>) -> Fut,
         Fut: Future<Output = Result<Vec<ScheduleAdvance>, E>>,
     {
-        let store_err = |e: tokio_postgres::Error| TransactionError::Store(e.into());
-        let mut client = self.pool.get().await.map_err(|e| TransactionError::Store(e.into()))?;
-        let tx = client.transaction().await.map_err(store_err)?;
-        let rows = tx
-            .query(
-                "SELECT id, event_timestamp, time_zone, reminder::text, schedule_period, next_reminder_at, schedule_changed_at \
-                 FROM events \
-                 WHERE next_reminder_at <= $1 \
-                 ORDER BY next_reminder_at \
-                 LIMIT $2 \
-                 FOR UPDATE SKIP LOCKED",
-                &[&now, &limit],
-            )
-            .await
-            .map_err(store_err)?;
-        let claimed = rows
-            .iter()
-            .map(|r| {
-                Ok(DueEvent {
-                    id: EventId(r.get(0)),
-                    event_at: r.get(1),
-                    time_zone: r.get(2),
-                    reminder_kind: parse_column(r.get(3))?,
-                    schedule_period: r.get::<_, PgInterval>(4).0,
-                    next_reminder_at: r.get(5),
-                    schedule_changed_at: r.get(6),
-                })
-            })
-            .collect::<Result<Vec<_>, StoreError>>()
-            .map_err(TransactionError::Store)?;
-        let count = claimed.len();
-        if count == 0 {
-            return Ok(0);
-        }
-        let advances = work(claimed).await.map_err(TransactionError::Step)?;
-
-        let ids: Vec<i64> = advances.iter().map(|a| a.event_id.0).collect();
-        let next: Vec<Option<DateTime<Utc>>> = advances.iter().map(|a| a.next_reminder_at).collect();
-        let errors: Vec<Option<&str>> = advances.iter().map(|a| a.schedule_error.as_deref()).collect();
-        tx.execute(
-            "UPDATE events SET next_reminder_at = advance.next, schedule_changed_at = NULL, \
-                 schedule_error = advance.error, \
-                 schedule_error_at = CASE WHEN advance.error IS NULL THEN NULL ELSE coalesce(schedule_error_at, now()) END \
-             FROM unnest($1::bigint[], $2::timestamptz[], $3::text[]) AS advance(id, next, error) \
-             WHERE events.id = advance.id",
-            &[&ids, &next, &errors],
-        )
+        self.in_transaction(async |tx| {
+            let claimed = claim_due_events(tx, now, limit).await?;
+            let count = claimed.len();
+            if count == 0 {
+                return Ok(0);
+            }
+            let advances = work(claimed).await.map_err(TransactionError::Step)?;
+            apply_advances(tx, &advances).await?;
+            record_skipped_firings(tx, &advances).await?;
+            Ok(count)
+        })
         .await
-        .map_err(store_err)?;
-        let (skipped_events, skipped_at): (Vec<i64>, Vec<DateTime<Utc>>) =
-            advances.iter().flat_map(|a| a.skipped.iter().map(|&at| (a.event_id.0, at))).unzip();
-        if !skipped_events.is_empty() {
-            tx.execute(
-                "INSERT INTO event_reminders (event_id, trigger_timestamp, outcome) \
-                 SELECT id, at, 'skipped' FROM unnest($1::bigint[], $2::timestamptz[]) AS skipped(id, at) \
-                 ON CONFLICT (event_id, trigger_timestamp, source) WHERE NOT adopted DO NOTHING",
-                &[&skipped_events, &skipped_at],
-            )
-            .await
-            .map_err(store_err)?;
-        }
-        tx.commit().await.map_err(store_err)?;
-        Ok(count)
     }
 
     /// Records a finished scheduler run for the minute `scheduled_for`.
@@ -169,14 +119,14 @@ impl Store {
                  VALUES ($1, $2, $3::text::reminder_source) \
                  ON CONFLICT (event_id, trigger_timestamp, source) WHERE NOT adopted \
                  DO UPDATE SET outcome = event_reminders.outcome \
-                 RETURNING id, fanned_out_through, fanned_out_at IS NOT NULL",
+                 RETURNING id, fanned_out_through, fanned_out_at IS NOT NULL AS fanned_out",
                 &[&firing.event_id.0, &firing.trigger_at, &firing.source.as_str()],
             )
             .await?;
         Ok(RecordedFiring {
             id: ReminderId(row.get("id")),
             fanned_out_through: row.get::<_, Option<i64>>("fanned_out_through").map(UserId),
-            fanned_out: row.get(2),
+            fanned_out: row.get("fanned_out"),
         })
     }
 
@@ -225,4 +175,69 @@ impl Store {
             .await?;
         Ok(())
     }
+}
+
+/// Step 1: up to `limit` due events, oldest first, locked for this
+/// transaction (rows another run holds are skipped).
+async fn claim_due_events(tx: &Transaction<'_>, now: DateTime<Utc>, limit: i64) -> Result<Vec<DueEvent>, StoreError> {
+    let rows = tx
+        .query(
+            "SELECT id, event_timestamp, time_zone, reminder::text AS reminder, schedule_period, next_reminder_at, \
+                    schedule_changed_at \
+             FROM events \
+             WHERE next_reminder_at <= $1 \
+             ORDER BY next_reminder_at \
+             LIMIT $2 \
+             FOR UPDATE SKIP LOCKED",
+            &[&now, &limit],
+        )
+        .await?;
+    rows.iter().map(due_event).collect()
+}
+
+fn due_event(row: &Row) -> Result<DueEvent, StoreError> {
+    Ok(DueEvent {
+        id: EventId(row.get("id")),
+        event_at: row.get("event_timestamp"),
+        time_zone: row.get("time_zone"),
+        reminder_kind: parse_column(row.get("reminder"))?,
+        schedule_period: row.get::<_, PgInterval>("schedule_period").0,
+        next_reminder_at: row.get("next_reminder_at"),
+        schedule_changed_at: row.get("schedule_changed_at"),
+    })
+}
+
+/// Step 4a: each claimed event's next firing (or why its schedule cannot
+/// be read); the schedule change is consumed.
+async fn apply_advances(tx: &Transaction<'_>, advances: &[ScheduleAdvance]) -> Result<(), StoreError> {
+    let ids: Vec<i64> = advances.iter().map(|a| a.event_id.0).collect();
+    let next: Vec<Option<DateTime<Utc>>> = advances.iter().map(|a| a.next_reminder_at).collect();
+    let errors: Vec<Option<&str>> = advances.iter().map(|a| a.schedule_error.as_deref()).collect();
+    tx.execute(
+        "UPDATE events SET next_reminder_at = advance.next, schedule_changed_at = NULL, \
+             schedule_error = advance.error, \
+             schedule_error_at = CASE WHEN advance.error IS NULL THEN NULL ELSE coalesce(schedule_error_at, now()) END \
+         FROM unnest($1::bigint[], $2::timestamptz[], $3::text[]) AS advance(id, next, error) \
+         WHERE events.id = advance.id",
+        &[&ids, &next, &errors],
+    )
+    .await?;
+    Ok(())
+}
+
+/// Step 4b: the firings not sent, as `skipped` firings (once each).
+async fn record_skipped_firings(tx: &Transaction<'_>, advances: &[ScheduleAdvance]) -> Result<(), StoreError> {
+    let (skipped_events, skipped_at): (Vec<i64>, Vec<DateTime<Utc>>) =
+        advances.iter().flat_map(|a| a.skipped.iter().map(|&at| (a.event_id.0, at))).unzip();
+    if skipped_events.is_empty() {
+        return Ok(());
+    }
+    tx.execute(
+        "INSERT INTO event_reminders (event_id, trigger_timestamp, outcome) \
+         SELECT id, at, 'skipped' FROM unnest($1::bigint[], $2::timestamptz[]) AS skipped(id, at) \
+         ON CONFLICT (event_id, trigger_timestamp, source) WHERE NOT adopted DO NOTHING",
+        &[&skipped_events, &skipped_at],
+    )
+    .await?;
+    Ok(())
 }
