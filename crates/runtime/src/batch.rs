@@ -216,7 +216,23 @@ impl<'a> FifoBatch<'a> {
 
 /// Sets a poison record aside in the dead-letter queue: `SetAside` once it
 /// is there, `Retry` if the dead-letter queue refused it (it goes back).
+/// Logged in the record's span (see [`message_span`]).
 pub async fn set_aside(
+    record: &SqsMessage,
+    reason: &str,
+    dead_letters: &impl DeadLetterQueue,
+    deadline: &Deadline,
+) -> RecordOutcome {
+    put_aside(record, reason, dead_letters, deadline).instrument(message_span(record)).await
+}
+
+/// The span one record's work runs in: its message and group ids.
+fn message_span(record: &SqsMessage) -> tracing::Span {
+    tracing::info_span!("message", message_id = message_id(record), group_id = group_of(record))
+}
+
+/// [`set_aside`] inside the record's span.
+async fn put_aside(
     record: &SqsMessage,
     reason: &str,
     dead_letters: &impl DeadLetterQueue,
@@ -235,11 +251,11 @@ pub async fn set_aside(
     };
     match sent {
         Ok(()) => {
-            tracing::error!(message_id = letter.message_id, %reason, "poison message set aside in the dead-letter queue");
+            tracing::error!(%reason, "poison message set aside in the dead-letter queue");
             RecordOutcome::SetAside
         }
         Err(error) => {
-            tracing::error!(message_id = letter.message_id, %reason, %error, "poison message could not be set aside; returned");
+            tracing::error!(%reason, %error, "poison message could not be set aside; returned");
             RecordOutcome::Retry
         }
     }
@@ -293,7 +309,8 @@ where
     batch.response()
 }
 
-/// One record, in a span of its own.
+/// One record, in a span of its own: everything its handler does and logs
+/// carries the record's message and group ids.
 async fn run_one<'a, F, Fut>(
     record: &'a SqsMessage,
     consumer: &Consumer<impl DeadLetterQueue>,
@@ -304,28 +321,27 @@ where
     F: Fn(&'a SqsMessage, &'a str) -> Fut,
     Fut: Future<Output = Result<(), MessageFailure>>,
 {
-    let span = tracing::info_span!("message", message_id = message_id(record), group_id = group_of(record));
-    let result = match body_of(record) {
-        None => Err(MessageFailure::Poison("message has no body".to_owned())),
-        // Handlers bound their own calls by the cutoff and record what they
-        // did in the margin: the whole message is bounded by the end.
-        Some(body) => match deadline.bound_final(handle(record, body).instrument(span.clone())).await {
-            Ok(result) => result,
-            Err(reached) => Err(MessageFailure::Retry(reached.to_string())),
-        },
-    };
-    match result {
-        Ok(()) => RecordOutcome::Done,
-        Err(MessageFailure::Poison(reason)) => {
-            set_aside(record, &reason, &consumer.dead_letters, deadline).instrument(span).await
-        }
-        Err(MessageFailure::Retry(error)) => {
-            span.in_scope(
-                || tracing::error!(%error, "message failed; it and the later messages of its group go back to SQS"),
-            );
-            RecordOutcome::Retry
+    async move {
+        let result = match body_of(record) {
+            None => Err(MessageFailure::Poison("message has no body".to_owned())),
+            // Handlers bound their own calls by the cutoff and record what they
+            // did in the margin: the whole message is bounded by the end.
+            Some(body) => match deadline.bound_final(handle(record, body)).await {
+                Ok(result) => result,
+                Err(reached) => Err(MessageFailure::Retry(reached.to_string())),
+            },
+        };
+        match result {
+            Ok(()) => RecordOutcome::Done,
+            Err(MessageFailure::Poison(reason)) => put_aside(record, &reason, &consumer.dead_letters, deadline).await,
+            Err(MessageFailure::Retry(error)) => {
+                tracing::error!(%error, "message failed; it and the later messages of its group go back to SQS");
+                RecordOutcome::Retry
+            }
         }
     }
+    .instrument(message_span(record))
+    .await
 }
 
 #[cfg(test)]
@@ -371,12 +387,7 @@ mod tests {
     impl DeadLetterQueue for Letters {
         async fn set_aside(&self, letter: &DeadLetter<'_>) -> Result<(), AwsError> {
             if self.refuse {
-                return Err(AwsError {
-                    operation: "SendMessage",
-                    kind: torium_aws::FailureKind::Transient,
-                    code: None,
-                    message: "down".into(),
-                });
+                return Err(AwsError::transient("SendMessage", "down"));
             }
             self.set_aside.lock().unwrap().push((
                 letter.message_id.to_owned(),

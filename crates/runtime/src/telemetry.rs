@@ -4,15 +4,18 @@
 use tracing_subscriber::EnvFilter;
 
 /// Installs the JSON subscriber; `RUST_LOG` filters (default `info`).
-/// Safe to call more than once (later calls are ignored).
+/// Every line carries the fields of every span it is in (`spans`: the
+/// batch driver's message span, then the handler's own), so log calls never
+/// repeat the ids of their unit of work. Safe to call more than once
+/// (later calls are ignored).
 pub fn init_tracing() {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
     let _ = tracing_subscriber::fmt()
         .json()
         .with_env_filter(filter)
         .flatten_event(true)
-        .with_current_span(true)
-        .with_span_list(false)
+        .with_current_span(false)
+        .with_span_list(true)
         .with_target(false)
         .with_ansi(false)
         .try_init();

@@ -97,6 +97,7 @@ pub struct AlertsSummary {
 }
 
 /// Runs every check for the window ending at `now` and posts what is new.
+#[tracing::instrument(skip_all, fields(window_end = %now, window_start = tracing::field::Empty))]
 pub async fn run_alerts(
     sources: &Sources<'_>,
     webhook: &impl Webhook,
@@ -104,6 +105,7 @@ pub async fn run_alerts(
     now: DateTime<Utc>,
 ) -> Result<AlertsSummary, AlertsError> {
     let since = sources.store.previous_alerts_run(now).await?.unwrap_or(now - config.first_window);
+    tracing::Span::current().record("window_start", tracing::field::display(since));
     let mut findings = Vec::new();
     findings.extend(function_errors(sources.logs, &config.log_groups, since, now).await);
     findings.extend(dead_letters(sources.sqs, &config.dlq_urls).await);
@@ -137,7 +139,7 @@ pub async fn run_alerts(
             TransactionError::Store(e) => AlertsError::Database(e),
             TransactionError::Step(e) => AlertsError::Webhook(e),
         })?;
-    tracing::info!(window_start = %since, window_end = %now, findings = found, notices = notices.len(), "alerts run finished");
+    tracing::info!(findings = found, notices = notices.len(), "alerts run finished");
     Ok(AlertsSummary { findings: found, notices })
 }
 

@@ -22,7 +22,6 @@ use torium_domain::{Report, parse_sms_receipt, parse_sns_message};
 use torium_runtime::aws_lambda_events::event::cloudwatch_logs::LogsEvent;
 use torium_runtime::{Deadline, DeadlineReached, Measure, Metrics, metrics};
 use torium_store::{ReportResult, Store, StoreError};
-use tracing::Instrument;
 
 /// Why an invocation failed (Lambda retries it).
 #[derive(Debug, thiserror::Error)]
@@ -81,37 +80,33 @@ fn malformed(kind: &'static str, error: impl Into<String>) -> Decoded {
 }
 
 /// Handles one invocation's event: every readable report applied in order.
+#[tracing::instrument(name = "delivery_events", skip_all)]
 pub async fn handle_event(store: &Store, deadline: &Deadline, event: &Value) -> Result<Summary, DeliveryEventsError> {
-    let span = tracing::info_span!("delivery_events");
-    async move {
-        let mut summary = Summary::default();
-        let mut reports = Vec::new();
-        for decoded in decode(event) {
-            match decoded {
-                Decoded::Report(report) => reports.push(report),
-                Decoded::Malformed { kind, error } => {
-                    tracing::error!(kind, error = %error, "unreadable provider record skipped (never retried)");
-                    summary.add(kind, "malformed");
-                }
+    let mut summary = Summary::default();
+    let mut reports = Vec::new();
+    for decoded in decode(event) {
+        match decoded {
+            Decoded::Report(report) => reports.push(report),
+            Decoded::Malformed { kind, error } => {
+                tracing::error!(kind, error = %error, "unreadable provider record skipped (never retried)");
+                summary.add(kind, "malformed");
             }
         }
-        let results = deadline.bound(store.apply_reports(&reports)).await??;
-        for (report, result) in reports.iter().zip(results) {
-            log_result(report, result);
-            summary.add(report.source().as_str(), result.as_str());
-        }
-        tracing::info!(
-            applied = summary.total("applied"),
-            unchanged = summary.total("unchanged"),
-            unknown = summary.total("unknown"),
-            ignored = summary.total("ignored"),
-            malformed = summary.total("malformed"),
-            "provider reports handled"
-        );
-        Ok(summary)
     }
-    .instrument(span)
-    .await
+    let results = deadline.bound(store.apply_reports(&reports)).await??;
+    for (report, result) in reports.iter().zip(results) {
+        log_result(report, result);
+        summary.add(report.source().as_str(), result.as_str());
+    }
+    tracing::info!(
+        applied = summary.total("applied"),
+        unchanged = summary.total("unchanged"),
+        unknown = summary.total("unknown"),
+        ignored = summary.total("ignored"),
+        malformed = summary.total("malformed"),
+        "provider reports handled"
+    );
+    Ok(summary)
 }
 
 fn log_result(report: &Report, result: ReportResult) {

@@ -76,6 +76,24 @@ pub async fn handle_custom_resource(
     request: Value,
     time_left: Duration,
 ) -> Result<Handled, NotARequest> {
+    let (url, request_type, mut response) = response_to(&request)?;
+    let budget = time_left.saturating_sub(client.worst_case());
+    let outcome = decide(database, request, &request_type, budget).await;
+    response.status = outcome.status;
+    response.reason = Some(cut(&outcome.reason, MAX_REASON_CHARS));
+    response.data = outcome.data;
+    if matches!(response.status, Status::Success) {
+        tracing::info!(request_type, reason = response.reason.as_deref(), "answering SUCCESS");
+    } else {
+        tracing::error!(request_type, reason = response.reason.as_deref(), "answering FAILED");
+    }
+    let delivered = answer(client, &url, &response).await;
+    Ok(Handled { response, delivered })
+}
+
+/// The request's response URL and type, and the response with the ids it
+/// echoes (status and reason still to be set).
+fn response_to(request: &Value) -> Result<(String, String, Response), NotARequest> {
     let raw = |key: &str| request.get(key).and_then(Value::as_str).unwrap_or_default().to_owned();
     let url = raw("ResponseURL");
     if url.is_empty() {
@@ -87,10 +105,13 @@ pub async fn handle_custom_resource(
     response.logical_resource_id = raw("LogicalResourceId");
     response.physical_resource_id =
         Some(raw("PhysicalResourceId")).filter(|id| !id.is_empty()).unwrap_or_else(|| PHYSICAL_RESOURCE_ID.to_owned());
-    let request_type = raw("RequestType");
-    let budget = time_left.saturating_sub(client.worst_case());
+    Ok((url, raw("RequestType"), response))
+}
 
-    let outcome = match serde_json::from_value::<Request>(request) {
+/// What the request comes to: the migrations applied (Create, Update),
+/// nothing run (a rollback's Update, Delete), or refused.
+async fn decide(database: Result<&Pool, &str>, request: Value, request_type: &str, budget: Duration) -> Outcome {
+    match serde_json::from_value::<Request>(request) {
         Ok(Request::Create(_)) => apply(database, budget).await,
         Ok(Request::Update(update)) => {
             let fingerprint =
@@ -111,25 +132,20 @@ pub async fn handle_custom_resource(
         },
         Ok(_) => Outcome::failed(format!("request type {request_type:?} is not one this function handles")),
         Err(error) => Outcome::failed(format!("not a custom resource request this function understands: {error}")),
-    };
-
-    response.status = outcome.status;
-    response.reason = Some(cut(&outcome.reason, MAX_REASON_CHARS));
-    response.data = outcome.data;
-    if matches!(response.status, Status::Success) {
-        tracing::info!(request_type, reason = response.reason.as_deref(), "answering SUCCESS");
-    } else {
-        tracing::error!(request_type, reason = response.reason.as_deref(), "answering FAILED");
     }
-    let body = serde_json::to_value(&response).unwrap_or(Value::Null);
+}
+
+/// PUTs the response to CloudFormation; the attempts it took, or why not.
+async fn answer(client: &ResponseClient, url: &str, response: &Response) -> Result<u32, ResponseError> {
+    let body = serde_json::to_value(response).unwrap_or(Value::Null);
     let host = url.parse::<hyper::Uri>().ok().and_then(|u| u.host().map(str::to_owned)).unwrap_or_default();
-    let delivered = client.put(&url, &body).await;
+    let delivered = client.put(url, &body).await;
     match &delivered {
         // The URL itself is a credential (pre-signed): only its host is logged.
         Ok(attempts) => tracing::info!(host, attempts, "CloudFormation answered"),
         Err(error) => tracing::error!(host, %error, "CloudFormation could not be answered"),
     }
-    Ok(Handled { response, delivered })
+    delivered
 }
 
 /// What the request came to, before it is answered.

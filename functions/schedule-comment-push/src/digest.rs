@@ -132,6 +132,7 @@ pub enum Collected {
 
 /// Puts a comment into its event's digest (collected for `window`) and,
 /// when the digest needs it ([`flush_delay`]), sends the digest's flush.
+#[tracing::instrument(skip_all, fields(comment_id = comment.comment_id.0))]
 pub async fn collect_comment(
     store: &Store,
     (window, flushes): (Duration, &FlushQueue),
@@ -141,7 +142,7 @@ pub async fn collect_comment(
 ) -> Result<Collected, CommentPushError> {
     let joined = deadline.bound(store.join_comment_digest(comment.comment_id, now, window)).await;
     let Some(slot) = joined.map_err(timed_out)?? else {
-        tracing::warn!(comment_id = comment.comment_id.0, "comment no longer exists; acknowledged");
+        tracing::warn!("comment no longer exists; acknowledged");
         return Ok(Collected::Gone);
     };
     let delay = flush_delay(&slot, now);
@@ -150,7 +151,6 @@ pub async fn collect_comment(
         deadline.bound(send_flush(flushes, due, delay)).await.map_err(timed_out)??;
     }
     tracing::info!(
-        comment_id = comment.comment_id.0,
         digest_id = slot.digest_id,
         joined = ?slot.joined,
         flush_in_seconds = delay.map(|d| d.as_secs()),
@@ -193,6 +193,7 @@ async fn send_flush(flushes: &FlushQueue, due: DigestDue, delay: Duration) -> Re
 
 /// Flushes one digest: claims it, then pushes each receiver once for the
 /// digest's comments not yet sent to them (never their own comments).
+#[tracing::instrument(skip_all, fields(digest_id, event_id = tracing::field::Empty))]
 pub async fn flush_digest(
     store: &Store,
     publisher: &impl PushPublisher,
@@ -202,9 +203,10 @@ pub async fn flush_digest(
 ) -> Result<CommentPushSummary, CommentPushError> {
     let claimed = deadline.bound(store.claim_comment_digest(digest_id, now)).await.map_err(timed_out)??;
     let Some(digest) = claimed else {
-        tracing::warn!(digest_id, "digest no longer exists (its event was deleted); acknowledged");
+        tracing::warn!("digest no longer exists (its event was deleted); acknowledged");
         return Ok(CommentPushSummary::default());
     };
+    tracing::Span::current().record("event_id", digest.event_id.0);
     let keys: Vec<DeliveryKey> =
         digest.receivers.iter().flat_map(|(user_id, _)| theirs(&digest, *user_id).map(|(key, _)| key)).collect();
     let statuses = claim(store, deadline, &keys).await?;
@@ -220,8 +222,7 @@ pub async fn flush_digest(
         })
         .collect();
     let transient = publish_and_record(store, publisher, deadline, due, &mut summary).await?;
-    let event_id = digest.event_id.0;
-    let what = format!("digest {digest_id} of event {event_id} ({} comments) flushed", digest.comments.len());
+    let what = format!("digest of {} comments flushed", digest.comments.len());
     finish(summary, transient, &what)
 }
 

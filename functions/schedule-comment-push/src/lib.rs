@@ -129,16 +129,17 @@ pub(crate) fn timed_out(reached: DeadlineReached) -> StoreError {
 /// Pushes one comment to its receivers at once; every push is bounded by
 /// `deadline` (those it cuts off are retried), and the outcomes are recorded
 /// in the invocation's margin.
+#[tracing::instrument(skip_all, fields(comment_id = comment.comment_id.0, event_id = comment.event_id.0))]
 pub async fn push_comment(
     store: &Store,
     publisher: &impl PushPublisher,
     deadline: &Deadline,
     comment: &CommentPosted,
 ) -> Result<CommentPushSummary, CommentPushError> {
-    let (comment_id, event_id) = (comment.comment_id.0, comment.event_id.0);
+    let comment_id = comment.comment_id.0;
     let audience = deadline.bound(store.comment_audience(comment.event_id, comment.author_id)).await;
     let Some(audience) = audience.map_err(timed_out)?? else {
-        tracing::warn!(comment_id, event_id, "event no longer exists; acknowledged");
+        tracing::warn!("event no longer exists; acknowledged");
         return Ok(CommentPushSummary::default());
     };
     let author = audience.author_email.as_deref().unwrap_or("A member");
@@ -158,7 +159,7 @@ pub async fn push_comment(
         .map(|(key, endpoint)| Due { user_id: key.user_id, endpoint, message_json: &message_json, keys: vec![key] })
         .collect();
     let transient = publish_and_record(store, publisher, deadline, due, &mut summary).await?;
-    finish(summary, transient, &format!("comment {comment_id} of event {event_id} pushed"))
+    finish(summary, transient, "comment pushed")
 }
 
 /// Claims the log rows of `keys` (one statement) and returns their statuses;

@@ -104,7 +104,17 @@ enum BatchStop {
     Deadline(#[from] DeadlineReached),
 }
 
+impl RunSummary {
+    fn absorb(&mut self, batch: &RunSummary) {
+        self.claimed += batch.claimed;
+        self.claim_ms += batch.claim_ms;
+        self.enqueued += batch.enqueued;
+        self.skipped += batch.skipped;
+    }
+}
+
 /// Runs the scheduler for the minute `now`.
+#[tracing::instrument(skip_all, fields(scheduled_for = %now))]
 pub async fn run_scheduler(
     store: &Store,
     queue: &impl MessageQueue,
@@ -119,32 +129,11 @@ pub async fn run_scheduler(
             tracing::warn!("the deadline is near: no new batch is claimed; the rest stays due for the next run");
             break;
         }
-        let mut batch = RunSummary::default();
-        let claim_started = std::time::Instant::now();
-        let claim = store.with_due_events(now, config.claim_batch_size, |due| {
-            batch.claim_ms = claim_started.elapsed().as_secs_f64() * 1000.0;
-            let (advances, messages) = plan_batch(&due, now, config.max_lateness);
-            batch.enqueued = messages.len();
-            batch.skipped = advances.iter().map(|a| a.skipped.len()).sum();
-            async move {
-                deadline.bound(queue.send_all(&config.queue_url, &messages)).await??;
-                Ok::<_, BatchStop>(advances)
-            }
-        });
-        let claimed = match deadline.bound_final(claim).await {
-            Ok(Ok(claimed)) => claimed,
-            Ok(Err(TransactionError::Store(e))) => return Err(SchedulerError::Database(e)),
-            Ok(Err(TransactionError::Step(BatchStop::Queue(e)))) => return Err(SchedulerError::Queue(e)),
-            Ok(Err(TransactionError::Step(BatchStop::Deadline(_)))) | Err(DeadlineReached) => {
-                tracing::warn!("the deadline cut a batch off; it was rolled back and stays due for the next run");
-                break;
-            }
+        let Some(batch) = schedule_batch(store, queue, config, deadline, now).await? else {
+            break;
         };
-        summary.claimed += claimed;
-        summary.claim_ms += batch.claim_ms;
-        summary.enqueued += batch.enqueued;
-        summary.skipped += batch.skipped;
-        if (claimed as i64) < config.claim_batch_size {
+        summary.absorb(&batch);
+        if (batch.claimed as i64) < config.claim_batch_size {
             break;
         }
     }
@@ -157,8 +146,57 @@ pub async fn run_scheduler(
         .bound_final(store.record_scheduler_run(now, started_at, run))
         .await
         .map_err(|reached| StoreError::Unavailable(reached.to_string()))??;
-    tracing::info!(scheduled_for = %now, claimed = summary.claimed, enqueued = summary.enqueued, skipped = summary.skipped, "scheduler run finished");
+    tracing::info!(
+        claimed = summary.claimed,
+        enqueued = summary.enqueued,
+        skipped = summary.skipped,
+        "scheduler run finished"
+    );
     Ok(summary)
+}
+
+/// Claims, plans, enqueues and advances one batch in its transaction;
+/// `None` when the deadline cut it off (rolled back: it stays due).
+async fn schedule_batch(
+    store: &Store,
+    queue: &impl MessageQueue,
+    config: &SchedulerConfig,
+    deadline: &Deadline,
+    now: DateTime<Utc>,
+) -> Result<Option<RunSummary>, SchedulerError> {
+    let mut batch = RunSummary::default();
+    let claim_started = std::time::Instant::now();
+    let claim = store.with_due_events(now, config.claim_batch_size, |due| {
+        batch.claim_ms = claim_started.elapsed().as_secs_f64() * 1000.0;
+        let (advances, messages) = plan_batch(&due, now, config.max_lateness);
+        batch.enqueued = messages.len();
+        batch.skipped = advances.iter().map(|a| a.skipped.len()).sum();
+        async move {
+            deadline.bound(queue.send_all(&config.queue_url, &messages)).await??;
+            Ok::<_, BatchStop>(advances)
+        }
+    });
+    let cut_off = "the deadline cut a batch off; it was rolled back and stays due for the next run";
+    let claimed = batch_result(deadline.bound_final(claim).await, SchedulerError::Queue, cut_off)?;
+    Ok(claimed.map(|claimed| RunSummary { claimed, ..batch }))
+}
+
+/// What a batch's transaction came to: its value, the run's error, or
+/// `None` when the deadline cut it off (logged as `cut_off` says).
+fn batch_result<T>(
+    result: Result<Result<T, TransactionError<BatchStop>>, DeadlineReached>,
+    queue_error: fn(AwsError) -> SchedulerError,
+    cut_off: &str,
+) -> Result<Option<T>, SchedulerError> {
+    match result {
+        Ok(Ok(value)) => Ok(Some(value)),
+        Ok(Err(TransactionError::Store(e))) => Err(SchedulerError::Database(e)),
+        Ok(Err(TransactionError::Step(BatchStop::Queue(e)))) => Err(queue_error(e)),
+        Ok(Err(TransactionError::Step(BatchStop::Deadline(_)))) | Err(DeadlineReached) => {
+            tracing::warn!("{cut_off}");
+            Ok(None)
+        }
+    }
 }
 
 /// The advance of every claimed event and the messages of its due firings.
@@ -170,56 +208,57 @@ fn plan_batch(
     let mut advances = Vec::with_capacity(due.len());
     let mut messages = Vec::new();
     for event in due {
-        let schedule = match ReminderSchedule::new(
-            event.reminder_kind,
-            event.event_at,
-            event.schedule_period,
-            &event.time_zone,
-        ) {
+        let (advance, message) = plan_event(event, now, max_lateness);
+        advances.push(advance);
+        messages.extend(message);
+    }
+    (advances, messages)
+}
+
+/// One claimed event: how it advances, and the message of its firing if
+/// one is due.
+#[tracing::instrument(skip_all, fields(event_id = event.id.0))]
+fn plan_event(
+    event: &DueEvent,
+    now: DateTime<Utc>,
+    max_lateness: TimeDelta,
+) -> (ScheduleAdvance, Option<OutgoingMessage>) {
+    let schedule =
+        match ReminderSchedule::new(event.reminder_kind, event.event_at, event.schedule_period, &event.time_zone) {
             Ok(schedule) => schedule,
             Err(error) => {
                 // Not retried every minute, never silently off: the error is
                 // recorded on the event (the alerts function names it) and a
                 // change of its schedule makes it due again.
-                tracing::error!(event_id = event.id.0, %error, "event has an unreadable schedule; recorded for the alerts");
-                advances.push(ScheduleAdvance {
+                tracing::error!(%error, "event has an unreadable schedule; recorded for the alerts");
+                let advance = ScheduleAdvance {
                     event_id: event.id,
                     next_reminder_at: None,
                     skipped: Vec::new(),
                     schedule_error: Some(error.to_string()),
-                });
-                continue;
+                };
+                return (advance, None);
             }
         };
-        let first = match event.schedule_changed_at {
-            Some(changed_at) => schedule.first_at_or_after(changed_at),
-            None => Some(event.next_reminder_at),
-        };
-        let plan = plan_firings(&schedule, first, now, max_lateness);
-        if !plan.skip.is_empty() || plan.skipped_unrecorded > 0 {
-            tracing::warn!(
-                event_id = event.id.0,
-                skipped = plan.skip.len() as u64 + plan.skipped_unrecorded,
-                "firings later than the lateness bound, or superseded by a later one, were skipped"
-            );
-        }
-        if let Some(trigger_at) = plan.fire {
-            let due = ReminderDue { event_id: event.id, trigger_at };
-            tracing::info!(event_id = event.id.0, trigger_at = %trigger_at, "reminder due");
-            messages.push(OutgoingMessage {
-                body: due.to_body(),
-                group_id: due.group_id(),
-                deduplication_id: due.deduplication_id(),
-            });
-        }
-        advances.push(ScheduleAdvance {
-            event_id: event.id,
-            next_reminder_at: plan.next,
-            skipped: plan.skip,
-            schedule_error: None,
-        });
+    let first = match event.schedule_changed_at {
+        Some(changed_at) => schedule.first_at_or_after(changed_at),
+        None => Some(event.next_reminder_at),
+    };
+    let plan = plan_firings(&schedule, first, now, max_lateness);
+    if !plan.skip.is_empty() || plan.skipped_unrecorded > 0 {
+        tracing::warn!(
+            skipped = plan.skip.len() as u64 + plan.skipped_unrecorded,
+            "firings later than the lateness bound, or superseded by a later one, were skipped"
+        );
     }
-    (advances, messages)
+    let message = plan.fire.map(|trigger_at| {
+        tracing::info!(trigger_at = %trigger_at, "reminder due");
+        let due = ReminderDue { event_id: event.id, trigger_at };
+        OutgoingMessage { body: due.to_body(), group_id: due.group_id(), deduplication_id: due.deduplication_id() }
+    });
+    let advance =
+        ScheduleAdvance { event_id: event.id, next_reminder_at: plan.next, skipped: plan.skip, schedule_error: None };
+    (advance, message)
 }
 
 /// Quiet-hours releases: the channel queues held deliveries go back to
@@ -285,6 +324,7 @@ pub async fn run_minute(
 /// A crash between the send and the commit sends the same ids again: SQS
 /// drops the copy within five minutes, and the sender acknowledges a row it
 /// finds `sent`. Returns how many were released.
+#[tracing::instrument(skip_all, fields(scheduled_for = %now))]
 pub async fn release_deferred(
     store: &Store,
     queue: &impl MessageQueue,
@@ -305,14 +345,9 @@ pub async fn release_deferred(
             }
             Ok::<_, BatchStop>(keys)
         });
-        let keys = match deadline.bound_final(batch).await {
-            Ok(Ok(keys)) => keys,
-            Ok(Err(TransactionError::Store(e))) => return Err(SchedulerError::Database(e)),
-            Ok(Err(TransactionError::Step(BatchStop::Queue(e)))) => return Err(SchedulerError::Release(e)),
-            Ok(Err(TransactionError::Step(BatchStop::Deadline(_)))) | Err(DeadlineReached) => {
-                tracing::warn!("the deadline cut a release off; it was rolled back and is retried next run");
-                break;
-            }
+        let cut_off = "the deadline cut a release off; it was rolled back and is retried next run";
+        let Some(keys) = batch_result(deadline.bound_final(batch).await, SchedulerError::Release, cut_off)? else {
+            break;
         };
         released += keys.len();
         if (keys.len() as i64) < config.batch_size {
@@ -320,7 +355,7 @@ pub async fn release_deferred(
         }
     }
     if released > 0 {
-        tracing::info!(scheduled_for = %now, released, "deferred deliveries released from quiet hours");
+        tracing::info!(released, "deferred deliveries released from quiet hours");
     }
     Ok(released)
 }
