@@ -23,7 +23,11 @@ counted_failure() {
 # The handler binaries first: the fault suite runs the real send-sms, the
 # demo check runs them all under cargo lambda watch.
 if [ $# -eq 0 ]; then cargo build --locked --workspace --bins 2>&1 | tail -n 3; fi
-cargo test --workspace --locked --no-fail-fast "$@" 2>&1 | tee "$output" || status=$?
+# Without arguments every member; with arguments they choose (`-p
+# torium-store` is that crate only; `--test it` is the integration binary).
+selection=("$@")
+if [ $# -eq 0 ]; then selection=(--workspace); fi
+cargo test --locked --no-fail-fast "${selection[@]}" 2>&1 | tee "$output" || status=$?
 # The fault suite (tests/faults, its own closing line) ran but crashed.
 if grep -q "Running faults/main.rs" "$output"; then counted_failure faults; fi
 tested=$(date +%s)
