@@ -41,7 +41,7 @@ impl AwsError {
     }
 
     /// The same failure, with the error code the service gave.
-    pub fn with_code(self, code: Option<String>) -> Self {
+    pub(crate) fn with_code(self, code: Option<String>) -> Self {
         AwsError { code, ..self }
     }
 

@@ -28,8 +28,8 @@ pub use error::{AwsError, FailureKind, classify};
 pub use logs::{CloudWatchLogs, LogLine};
 #[cfg(feature = "sqs")]
 pub use queue::{
-    DeadLetter, DeadLetterQueue, MAX_BATCH_BYTES, MAX_BATCH_SIZE, MessageQueue, OutgoingMessage, SqsDeadLetters,
-    SqsQueue, batches, groups_are_disjoint,
+    DeadLetter, DeadLetterQueue, MAX_BATCH_SIZE, MessageQueue, OutgoingMessage, SqsDeadLetters, SqsQueue, batches,
+    groups_are_disjoint,
 };
 #[cfg(feature = "secrets")]
 pub use secrets::SecretsManager;

@@ -13,10 +13,10 @@ use std::future::Future;
 pub const MAX_BATCH_SIZE: usize = 10;
 
 /// SQS caps a message, and a whole batch, at 256 KiB (bodies and attributes).
-pub const MAX_BATCH_BYTES: usize = 256 * 1024;
+pub(crate) const MAX_BATCH_BYTES: usize = 256 * 1024;
 
 /// `SendMessageBatch` calls in flight at once by default.
-pub const DEFAULT_SEND_CONCURRENCY: usize = 8;
+pub(crate) const DEFAULT_SEND_CONCURRENCY: usize = 8;
 
 /// One message for a FIFO queue.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -117,7 +117,7 @@ pub const RATE_MIN_SAMPLE: i64 = 20;
 /// A rate told at two levels: a warning while there is time to act, and
 /// critical where the provider acts.
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub struct RateRule {
+pub(crate) struct RateRule {
     pub kind: &'static str,
     pub what: &'static str,
     pub warning: f64,
@@ -126,7 +126,7 @@ pub struct RateRule {
 }
 
 /// SES reviews an account at a 5 % bounce rate: warned at half of it.
-pub const EMAIL_BOUNCE_RULE: RateRule = RateRule {
+pub(crate) const EMAIL_BOUNCE_RULE: RateRule = RateRule {
     kind: "email_bounce_rate",
     what: "Email bounce rate",
     warning: 0.025,
@@ -134,7 +134,7 @@ pub const EMAIL_BOUNCE_RULE: RateRule = RateRule {
     why: "SES puts the account under review at 5 % bounces (and may pause sending past 10 %).",
 };
 /// SES reviews an account at a 0.1 % complaint rate: warned at half of it.
-pub const EMAIL_COMPLAINT_RULE: RateRule = RateRule {
+pub(crate) const EMAIL_COMPLAINT_RULE: RateRule = RateRule {
     kind: "email_complaint_rate",
     what: "Email complaint rate",
     warning: 0.0005,
@@ -143,7 +143,7 @@ pub const EMAIL_COMPLAINT_RULE: RateRule = RateRule {
 };
 /// SMS receipts that say failed: carriers filtering us, bad numbers, spend
 /// limits. Warned at 10 %, critical at 25 % (a quarter of texts lost).
-pub const SMS_FAILURE_RULE: RateRule = RateRule {
+pub(crate) const SMS_FAILURE_RULE: RateRule = RateRule {
     kind: "sms_failure_rate",
     what: "SMS failure rate",
     warning: 0.10,
@@ -154,7 +154,7 @@ pub const SMS_FAILURE_RULE: RateRule = RateRule {
 /// One finding per level a rate reached (subject `warning` / `critical`),
 /// so reaching the critical level is told at once even while the warning
 /// is open; none under [`RATE_MIN_SAMPLE`].
-pub fn rate_findings(rule: &RateRule, count: i64, total: i64) -> Vec<Finding> {
+pub(crate) fn rate_findings(rule: &RateRule, count: i64, total: i64) -> Vec<Finding> {
     if total < RATE_MIN_SAMPLE {
         return Vec::new();
     }

@@ -180,8 +180,11 @@ mod tests {
         let email = EmailAddress::parse("jan.kowalski@example.com").unwrap();
         assert_eq!(email.redacted(), "j***@example.com");
         assert!(!format!("{email:?}").contains("kowalski"));
+        assert_eq!(redact_phone("+48123456789"), "+48*******89");
         assert_eq!(redact_phone("123"), "***");
+        assert_eq!(redact_email("jan.kowalski@example.com"), "j***@example.com");
         assert_eq!(redact_email("nonsense"), "***");
+        assert_eq!(redact_email("żaneta@example.pl"), "ż***@example.pl");
         for error in [ContactError::NotE164, ContactError::NotAnEmailAddress, ContactError::NotAnEndpointArn] {
             assert!(!error.to_string().contains('@'));
         }

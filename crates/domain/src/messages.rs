@@ -33,11 +33,6 @@ fn invalid(field: &str, reason: impl Into<String>) -> MessageError {
     MessageError::InvalidField { field: field.to_owned(), reason: reason.into() }
 }
 
-/// The fields of an attribute-style body, by name.
-pub fn parse_attribute_body(body: &str) -> Result<BTreeMap<String, String>, MessageError> {
-    attribute_fields(json_object(body)?)
-}
-
 fn json_object(body: &str) -> Result<Map<String, Value>, MessageError> {
     match serde_json::from_str(body) {
         Ok(Value::Object(fields)) => Ok(fields),
@@ -564,6 +559,14 @@ impl CommentPosted {
         })
         .to_string()
     }
+}
+
+/// The fields of an attribute-style body, by name.
+///
+/// Only the tests read a whole attribute body; the messages read fields.
+#[cfg(test)]
+fn parse_attribute_body(body: &str) -> Result<BTreeMap<String, String>, MessageError> {
+    attribute_fields(json_object(body)?)
 }
 
 #[cfg(test)]

@@ -8,7 +8,7 @@ use chrono::{DateTime, TimeDelta, Utc};
 /// At most this many skipped firings are recorded one by one per event and
 /// run; an event further behind jumps straight to its first firing within
 /// the lateness bound.
-pub const MAX_RECORDED_SKIPS: usize = 50;
+pub(crate) const MAX_RECORDED_SKIPS: usize = 50;
 
 /// What one scheduler run does with one due event.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]

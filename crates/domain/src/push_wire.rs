@@ -6,7 +6,7 @@ use crate::PushNotification;
 use serde_json::json;
 
 /// The APNs topic of the app's Firebase messaging plugin.
-pub const APNS_TOPIC: &str = "io.flutter.plugins.firebase.messaging";
+pub(crate) const APNS_TOPIC: &str = "io.flutter.plugins.firebase.messaging";
 
 /// The SNS `MessageStructure=json` message for a mobile push: a `GCM` key
 /// holding the FCM v1 message as a JSON string, and the `default` SNS

@@ -287,13 +287,6 @@ pub fn parse_sns_message(message: &str) -> Result<Report, ReportError> {
     }
 }
 
-/// An SES event publishing record (the shapes of the SES developer guide,
-/// "Examples of event data that Amazon SES publishes to Amazon SNS").
-pub fn parse_ses_event(message: &str) -> Result<Report, ReportError> {
-    let value = parse_json("SES", message)?;
-    ses_event(&Record { source: "SES", value: &value })
-}
-
 fn ses_event(r: &Record<'_>) -> Result<Report, ReportError> {
     let event_type = match r.optional_str("/eventType", "eventType")? {
         Some(t) => t,
@@ -332,13 +325,6 @@ fn ses_event(r: &Record<'_>) -> Result<Report, ReportError> {
 
 fn first_diagnostic(recipients: Option<&Value>) -> Option<String> {
     recipients?.as_array()?.iter().find_map(|r| r.get("diagnosticCode")?.as_str()).map(str::to_owned)
-}
-
-/// An SNS mobile push application event: `EndpointUpdated` (disabled when
-/// `Attributes.Enabled` is `"false"`) and `DeliveryFailure`.
-pub fn parse_push_event(message: &str) -> Result<Report, ReportError> {
-    let value = parse_json("push", message)?;
-    push_event(&Record { source: "push", value: &value })
 }
 
 fn push_event(r: &Record<'_>) -> Result<Report, ReportError> {
@@ -381,6 +367,26 @@ pub fn parse_sms_receipt(message: &str) -> Result<Report, ReportError> {
     };
     let message_id = r.str("/notification/messageId", "notification.messageId")?.to_owned();
     Ok(Report::Delivery(DeliveryReport { source: ReportSource::Sms, message_id, outcome }))
+}
+
+/// An SES event publishing record (the shapes of the SES developer guide,
+/// "Examples of event data that Amazon SES publishes to Amazon SNS").
+///
+/// Tests only: the handler reads SES events through `parse_sns_message`.
+#[cfg(test)]
+fn parse_ses_event(message: &str) -> Result<Report, ReportError> {
+    let value = parse_json("SES", message)?;
+    ses_event(&Record { source: "SES", value: &value })
+}
+
+/// An SNS mobile push application event: `EndpointUpdated` (disabled when
+/// `Attributes.Enabled` is `"false"`) and `DeliveryFailure`.
+///
+/// Tests only: the handler reads push events through `parse_sns_message`.
+#[cfg(test)]
+fn parse_push_event(message: &str) -> Result<Report, ReportError> {
+    let value = parse_json("push", message)?;
+    push_event(&Record { source: "push", value: &value })
 }
 
 #[cfg(test)]

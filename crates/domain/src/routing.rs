@@ -76,7 +76,7 @@ impl std::fmt::Display for Unusable {
 }
 
 /// The order channels are tried in after the preferred one.
-pub const FALLBACK_ORDER: [Channel; 3] = [Channel::Sms, Channel::Push, Channel::Email];
+pub(crate) const FALLBACK_ORDER: [Channel; 3] = [Channel::Sms, Channel::Push, Channel::Email];
 
 /// The member's preferred channel when it can be used (no preference means
 /// email), otherwise the first usable one of [`FALLBACK_ORDER`]: SMS with a

@@ -40,7 +40,7 @@ pub enum ScheduleError {
 /// The shortest period of a periodical reminder: one scheduler run then has
 /// at most one firing per event to send, and members are not flooded. The
 /// database refuses shorter ones too (migration V7).
-pub const MIN_PERIODICAL_PERIOD: TimeDelta = TimeDelta::hours(1);
+pub(crate) const MIN_PERIODICAL_PERIOD: TimeDelta = TimeDelta::hours(1);
 
 /// Every zone name the scheduler can read (chrono-tz's), in its order: what
 /// the database's `time_zones` table must hold (tests/it/migrations.rs
@@ -244,7 +244,10 @@ fn local_to_utc(zone: Tz, local: NaiveDateTime) -> Option<DateTime<Utc>> {
 }
 
 /// Whether a firing due at `trigger_at` is too stale to send at `now`.
-pub fn is_too_late(trigger_at: DateTime<Utc>, now: DateTime<Utc>, max_lateness: TimeDelta) -> bool {
+///
+/// Tests only: production decides staleness with `Freshness`.
+#[cfg(test)]
+fn is_too_late(trigger_at: DateTime<Utc>, now: DateTime<Utc>, max_lateness: TimeDelta) -> bool {
     now.signed_duration_since(trigger_at) > max_lateness
 }
 

@@ -9,9 +9,9 @@ use chrono_tz::Tz;
 use std::collections::BTreeMap;
 
 /// Title of reminder pushes and subject of reminder emails.
-pub const REMINDER_TITLE: &str = "Torium reminder";
+pub(crate) const REMINDER_TITLE: &str = "Torium reminder";
 /// How much of a comment a comment push shows.
-pub const COMMENT_PREVIEW_CHARS: usize = 100;
+pub(crate) const COMMENT_PREVIEW_CHARS: usize = 100;
 /// `forward_link` when there is nothing to pay: the app opens any other value.
 const NO_FORWARD_LINK: &str = "None";
 
@@ -21,14 +21,14 @@ const NO_FORWARD_LINK: &str = "None";
 /// is split into parts of 153 (GSM-7) or 67 (UCS-2) characters, each charged
 /// as one SMS. With these limits a reminder is at most about 420 characters:
 /// 3 GSM-7 parts, or 7 UCS-2 parts at worst (a typical one is 2–4).
-pub const SMS_NAME_CHARS: usize = 60;
-pub const SMS_DESCRIPTION_CHARS: usize = 160;
+pub(crate) const SMS_NAME_CHARS: usize = 60;
+pub(crate) const SMS_DESCRIPTION_CHARS: usize = 160;
 /// The longest description a reminder email carries (SES takes 40 MB; the
 /// API's own column holds 500 characters).
-pub const EMAIL_DESCRIPTION_CHARS: usize = 10_000;
+pub(crate) const EMAIL_DESCRIPTION_CHARS: usize = 10_000;
 /// FCM refuses a message whose payload is over 4 KB; a reminder push's
 /// description is shortened until the whole FCM message fits.
-pub const FCM_PAYLOAD_BYTES: usize = 4096;
+pub(crate) const FCM_PAYLOAD_BYTES: usize = 4096;
 
 /// The reminder of `event`'s occurrence at `occurrence_at` as this member
 /// receives it on this channel: their share of the budget, their bank's
@@ -59,7 +59,7 @@ pub fn member_reminder(
 
 /// The reminder SMS: name and description shortened (with `...`) to the
 /// SMS limits above, never refused for its length.
-pub fn reminder_sms(content: &ReminderContent) -> String {
+pub(crate) fn reminder_sms(content: &ReminderContent) -> String {
     let name = preview(content.event_name, SMS_NAME_CHARS);
     let description = preview(content.description, SMS_DESCRIPTION_CHARS);
     reminder_text(&ReminderContent { event_name: &name, description: &description, ..content.clone() })
@@ -67,14 +67,14 @@ pub fn reminder_sms(content: &ReminderContent) -> String {
 
 /// The reminder email, its description shortened past
 /// [`EMAIL_DESCRIPTION_CHARS`].
-pub fn reminder_email_within_limits(content: &ReminderContent) -> EmailContent {
+pub(crate) fn reminder_email_within_limits(content: &ReminderContent) -> EmailContent {
     let description = preview(content.description, EMAIL_DESCRIPTION_CHARS);
     reminder_email(&ReminderContent { description: &description, ..content.clone() })
 }
 
 /// The SNS message of the reminder push, its description shortened (with
 /// `...`) until the FCM message fits in [`FCM_PAYLOAD_BYTES`].
-pub fn reminder_push_message(content: &ReminderContent) -> String {
+pub(crate) fn reminder_push_message(content: &ReminderContent) -> String {
     let mut limit = content.description.chars().count();
     loop {
         let description = preview(content.description, limit);
@@ -90,7 +90,7 @@ pub fn reminder_push_message(content: &ReminderContent) -> String {
 
 /// What a reminder tells one member about one event.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ReminderContent<'a> {
+pub(crate) struct ReminderContent<'a> {
     pub event_name: &'a str,
     pub description: &'a str,
     pub event_at: DateTime<Utc>,
@@ -112,7 +112,7 @@ impl ReminderContent<'_> {
 
 /// `budget` split between `member_count` people, rounded half away from zero
 /// to the grosz; `None` for no people.
-pub fn share_of(budget: Pln, member_count: i64) -> Option<Pln> {
+pub(crate) fn share_of(budget: Pln, member_count: i64) -> Option<Pln> {
     if member_count <= 0 {
         return None;
     }
@@ -124,7 +124,7 @@ pub fn share_of(budget: Pln, member_count: i64) -> Option<Pln> {
 }
 
 /// The reminder as plain text: the SMS, the push body and the email's text part.
-pub fn reminder_text(content: &ReminderContent) -> String {
+pub(crate) fn reminder_text(content: &ReminderContent) -> String {
     let mut lines = vec![format!("{REMINDER_TITLE}!"), content.event_name.to_owned()];
     if !content.description.trim().is_empty() {
         lines.push(content.description.to_owned());
@@ -158,7 +158,7 @@ pub struct EmailContent {
 
 /// The reminder email: the text's first line as a heading, the rest as one
 /// paragraph with its line breaks kept, everything HTML-escaped.
-pub fn reminder_email(content: &ReminderContent) -> EmailContent {
+pub(crate) fn reminder_email(content: &ReminderContent) -> EmailContent {
     let text = reminder_text(content);
     let mut lines = text.lines().map(escape_html);
     let heading = lines.next().unwrap_or_default();
@@ -167,7 +167,7 @@ pub fn reminder_email(content: &ReminderContent) -> EmailContent {
 }
 
 /// `text` safe to put in HTML element content and attribute values.
-pub fn escape_html(text: &str) -> String {
+pub(crate) fn escape_html(text: &str) -> String {
     let mut escaped = String::with_capacity(text.len());
     for c in text.chars() {
         match c {
@@ -201,7 +201,7 @@ impl PushNotification {
 }
 
 /// The push reminding a member of an event.
-pub fn reminder_push(content: &ReminderContent) -> PushNotification {
+pub(crate) fn reminder_push(content: &ReminderContent) -> PushNotification {
     let forward_link = content.payment().map_or(NO_FORWARD_LINK, |(_, url)| url).to_owned();
     PushNotification::with_data(REMINDER_TITLE.to_owned(), reminder_text(content), [("forward_link", forward_link)])
 }

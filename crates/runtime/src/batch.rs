@@ -121,7 +121,7 @@ pub fn body_of(record: &SqsMessage) -> Option<&str> {
 
 /// A record's message group (`MessageGroupId`); a record without one (a
 /// standard queue) is a group of its own.
-pub fn group_of(record: &SqsMessage) -> &str {
+pub(crate) fn group_of(record: &SqsMessage) -> &str {
     record.attributes.get("MessageGroupId").map(String::as_str).or(record.message_id.as_deref()).unwrap_or_default()
 }
 
@@ -150,7 +150,7 @@ impl<'a> FifoBatch<'a> {
 
     /// True when an earlier record of this one's group failed: it must not
     /// be handled now (it goes back to SQS behind the failed one).
-    pub fn is_held(&self, index: usize) -> bool {
+    pub(crate) fn is_held(&self, index: usize) -> bool {
         self.held_groups.contains(group_of(&self.records[index]))
     }
 

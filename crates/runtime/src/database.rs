@@ -49,7 +49,7 @@ pub async fn database_pool(env: &Env, secrets: &impl SecretStore) -> Result<Pool
 /// Opens the first connection during the cold start, so the first
 /// invocation does not pay for it. A failure is only logged: the pool
 /// retries on demand, and the invocation reports it if it persists.
-pub async fn warm_up(pool: &Pool) {
+pub(crate) async fn warm_up(pool: &Pool) {
     if let Err(error) = pool.get().await {
         tracing::warn!(%error, "database not reachable during start-up; will retry per invocation");
     }

@@ -15,15 +15,16 @@ use torium_aws::{CallLimits, SdkConfig, SecretsManager, load_sdk_config_with};
 use torium_store::Store;
 
 pub use batch::{
-    Consumer, DEFAULT_GROUP_CONCURRENCY, FifoBatch, MessageFailure, RecordOutcome, body_of, group_of,
-    process_fifo_batch, sent_at, set_aside,
+    Consumer, DEFAULT_GROUP_CONCURRENCY, FifoBatch, MessageFailure, RecordOutcome, body_of, process_fifo_batch,
+    sent_at, set_aside,
 };
 pub use clock::Clock;
 pub use config::{ConfigError, Env};
-pub use database::{database_pool, database_settings, warm_up};
+use database::warm_up;
+pub use database::{database_pool, database_settings};
 pub use deadline::{DEFAULT_MARGIN, Deadline, DeadlineReached};
 pub use metrics::{Measure, Metrics};
-pub use telemetry::{init_tracing, redact_email, redact_phone};
+pub use telemetry::init_tracing;
 pub use torium_aws::{DeadLetter, DeadLetterQueue, SqsDeadLetters};
 
 pub use aws_lambda_events;
@@ -44,7 +45,7 @@ pub struct ColdStart {
 /// A pooled connection unused this long is closed at the next invocation's
 /// start (the server's `idle_session_timeout` closes those of a sandbox that
 /// is frozen or gone).
-pub const POOL_IDLE_RELEASE: Duration = Duration::from_secs(60);
+pub(crate) const POOL_IDLE_RELEASE: Duration = Duration::from_secs(60);
 
 impl ColdStart {
     /// What every handler calls as an invocation starts: releases pooled
@@ -99,7 +100,7 @@ fn binary_name() -> String {
 
 /// The AWS call limits, defaults overridden by `SDK_CONNECT_TIMEOUT_MS`,
 /// `SDK_ATTEMPT_TIMEOUT_MS`, `SDK_OPERATION_TIMEOUT_MS` and `SDK_MAX_ATTEMPTS`.
-pub fn call_limits(env: &Env) -> Result<CallLimits, ConfigError> {
+pub(crate) fn call_limits(env: &Env) -> Result<CallLimits, ConfigError> {
     let default = CallLimits::default();
     let millis = |name: &'static str, default: Duration| -> Result<Duration, ConfigError> {
         Ok(Duration::from_millis(env.parsed_or(name, default.as_millis() as u64)?))

@@ -12,7 +12,7 @@ use serde_json::{Map, Value, json};
 use std::sync::{Arc, Mutex};
 
 /// The namespace unless `METRICS_NAMESPACE` says otherwise.
-pub const DEFAULT_NAMESPACE: &str = "Torium";
+pub(crate) const DEFAULT_NAMESPACE: &str = "Torium";
 
 /// Deliveries by channel and outcome (`sent`, `failed`, `already_sent`,
 /// `skipped`, `unknown`, `set_aside`, `returned`).
@@ -24,8 +24,8 @@ pub const FAN_OUT_MEMBERS: &str = "FanOutMembers";
 pub const FAN_OUT_SQS_CALLS: &str = "FanOutSqsCalls";
 pub const FAN_OUT_PAGES: &str = "FanOutPages";
 /// Messages a batch returned to SQS, and poison messages set aside.
-pub const BATCH_ITEM_FAILURES: &str = "BatchItemFailures";
-pub const POISON_MESSAGES: &str = "PoisonMessages";
+pub(crate) const BATCH_ITEM_FAILURES: &str = "BatchItemFailures";
+pub(crate) const POISON_MESSAGES: &str = "PoisonMessages";
 /// What one scheduler run did, and how long claiming took.
 pub const SCHEDULER_CLAIMED: &str = "SchedulerClaimed";
 pub const SCHEDULER_ENQUEUED: &str = "SchedulerEnqueued";
@@ -39,8 +39,8 @@ pub const ALERTS_POSTED: &str = "AlertsPosted";
 /// and outcome (`applied`, `unchanged`, `unknown`, `ignored`, `malformed`).
 pub const DELIVERY_REPORTS: &str = "DeliveryReports";
 /// Cold starts and how long each took (process start to ready).
-pub const COLD_STARTS: &str = "ColdStarts";
-pub const COLD_START_DURATION: &str = "ColdStartDuration";
+pub(crate) const COLD_STARTS: &str = "ColdStarts";
+pub(crate) const COLD_START_DURATION: &str = "ColdStartDuration";
 
 /// Every metric the code emits.
 pub const ALL: &[&str] = &[

@@ -1,5 +1,7 @@
 //! Structured JSON logs, one object per line, as Lambda's JSON log format
-//! expects. Personal data never goes into a log whole: use the redactors.
+//! expects. Personal data never goes into a log whole: log the domain's contact types
+//! (`E164Number`, `EmailAddress`: their `Debug` and `redacted()` hide most of
+//! the value), never their `as_str()`.
 
 use tracing_subscriber::EnvFilter;
 
@@ -19,40 +21,4 @@ pub fn init_tracing() {
         .with_target(false)
         .with_ansi(false)
         .try_init();
-}
-
-/// `+48123456789` → `+48*******89`: enough to tell numbers apart in a log.
-pub fn redact_phone(number: &str) -> String {
-    let chars: Vec<char> = number.chars().collect();
-    if chars.len() <= 5 {
-        return "*".repeat(chars.len());
-    }
-    let head: String = chars[..3].iter().collect();
-    let tail: String = chars[chars.len() - 2..].iter().collect();
-    format!("{head}{}{tail}", "*".repeat(chars.len() - 5))
-}
-
-/// `jan.kowalski@example.com` → `j***@example.com`.
-pub fn redact_email(email: &str) -> String {
-    match email.split_once('@') {
-        Some((local, domain)) => {
-            let first = local.chars().next().map(String::from).unwrap_or_default();
-            format!("{first}***@{domain}")
-        }
-        None => "***".to_owned(),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn redaction_keeps_no_full_contact() {
-        assert_eq!(redact_phone("+48123456789"), "+48*******89");
-        assert_eq!(redact_phone("123"), "***");
-        assert_eq!(redact_email("jan.kowalski@example.com"), "j***@example.com");
-        assert_eq!(redact_email("żaneta@example.pl"), "ż***@example.pl");
-        assert_eq!(redact_email("nonsense"), "***");
-    }
 }

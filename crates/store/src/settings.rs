@@ -80,7 +80,7 @@ fn port_number_or_string<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Optio
     }
 }
 
-pub const DEFAULT_POOL_SIZE: usize = 4;
+pub(crate) const DEFAULT_POOL_SIZE: usize = 4;
 
 /// The server-side bound on one statement, unless `DB_STATEMENT_TIMEOUT_MS` says otherwise.
 pub const DEFAULT_STATEMENT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
@@ -99,13 +99,8 @@ impl DbSettings {
     }
 
     /// From the JSON of an RDS-style secret (`host`, `port`, `username`,
-    /// `password`, `dbname`).
-    pub fn from_rds_secret(json: &str, ssl_mode: SslMode) -> Result<Self, SettingsError> {
-        Self::from_rds_secret_at(json, ssl_mode, None)
-    }
-
-    /// [`DbSettings::from_rds_secret`] at another host than the secret's
-    /// (an RDS Proxy in front of the database), when `host` is given.
+    /// `password`, `dbname`), at another host than the secret's (an RDS
+    /// Proxy in front of the database) when `host` is given.
     pub fn from_rds_secret_at(json: &str, ssl_mode: SslMode, host: Option<&str>) -> Result<Self, SettingsError> {
         let secret: RdsSecret = serde_json::from_str(json)
             .map_err(|e| SettingsError(format!("the database secret is not RDS-style JSON: {e}")))?;
@@ -165,6 +160,14 @@ impl DbSettings {
             self.statement_timeout.as_millis(),
             self.idle_session_timeout.as_millis()
         ));
+    }
+}
+
+/// The secret at its own host: what the tests read.
+#[cfg(test)]
+impl DbSettings {
+    fn from_rds_secret(json: &str, ssl_mode: SslMode) -> Result<Self, SettingsError> {
+        Self::from_rds_secret_at(json, ssl_mode, None)
     }
 }
 
