@@ -157,17 +157,17 @@ impl Scene {
         let (user, contact) = match channel {
             Channel::Sms => {
                 let phone = moto::unique_phone();
-                let user = fixtures::unique_member(&c, "sms", Some(&phone), Some("SMS"), None, None).await;
+                let user = fixtures::Person::unique("sms").phone(&phone).prefers("SMS").insert(&c).await;
                 (user, Contact::Phone(phone))
             }
             Channel::Email => {
                 let address = format!("{}@example.com", unique_name("mail"));
-                let user = fixtures::user_with_contact(&c, &address, None, Some("EMAIL"), None, None).await;
+                let user = fixtures::Person::new(&address).prefers("EMAIL").insert(&c).await;
                 (user, Contact::Email(address))
             }
             Channel::Push => {
                 let endpoint = self.devices.endpoint(true).await;
-                let user = fixtures::unique_member(&c, "push", None, Some("PUSH"), Some(&endpoint), None).await;
+                let user = fixtures::Person::unique("push").prefers("PUSH").device(&endpoint).insert(&c).await;
                 (user, Contact::Endpoint(endpoint))
             }
         };
@@ -188,16 +188,10 @@ impl Scene {
     pub async fn event(&mut self, label: &str, members: &[i64]) -> i64 {
         let c = self.db.client().await;
         let marker = unique_name(label);
-        let event = fixtures::scheduled_event(
-            &c,
-            self.group,
-            &marker,
-            "once",
-            trigger() + TimeDelta::days(1),
-            "1 day",
-            trigger() - TimeDelta::days(1),
-        )
-        .await;
+        let event = fixtures::EventSpec::once(trigger() + TimeDelta::days(1), "1 day")
+            .created(trigger() - TimeDelta::days(1))
+            .insert(&c, self.group, &marker)
+            .await;
         for &member in members {
             fixtures::attendee(&c, event, member).await;
         }
@@ -340,15 +334,6 @@ impl Scene {
 /// (bounded: at most 100 receives).
 pub async fn take_all(sqs: &aws_sdk_sqs::Client, url: &str) -> Vec<ReceivedMessage> {
     torium_tests::moto::drain_queue(sqs, url).await
-}
-
-/// The HTTP API's attribute-style body.
-pub fn legacy_body(fields: &[(&str, String)]) -> String {
-    let map: serde_json::Map<String, Value> = fields
-        .iter()
-        .map(|(k, v)| ((*k).to_owned(), serde_json::json!({"DataType": "String", "StringValue": v})))
-        .collect();
-    Value::Object(map).to_string()
 }
 
 /// A message as SQS hands over what the API sent (one constant group).

@@ -10,8 +10,9 @@
 //! kill points of a run; an argument runs only the scenarios whose name
 //! contains it.
 
-#[allow(dead_code)]
-#[path = "../it/fixtures.rs"]
+// The integration tests' fixtures: this suite uses only some of them.
+#[allow(dead_code, unused_imports)]
+#[path = "../it/fixtures/mod.rs"]
 mod fixtures;
 mod kills;
 mod kit;

@@ -7,7 +7,7 @@
 
 use crate::fixtures;
 use crate::kit::{
-    self, Contact, Outcome, Person, Scene, SmsFunction, api_message, drive, failed_ids, legacy_body, recorded, sms_env,
+    self, Contact, Outcome, Person, Scene, SmsFunction, api_message, drive, failed_ids, recorded, sms_env,
     stall_limits, tally, through,
 };
 use std::time::{Duration, Instant};
@@ -174,14 +174,14 @@ pub async fn comment() -> Outcome {
     let c = db.client().await;
     let group = fixtures::group(&c, "Comments").await;
     let name = unique_name("Comment");
-    let event = fixtures::event(&c, group, &name, fixtures::at("2026-12-24T17:00:00Z"), None).await;
+    let event = fixtures::ApiEvent::on(fixtures::at("2026-12-24T17:00:00Z")).insert(&c, group, &name).await;
     let author_endpoint = devices.endpoint(true).await;
-    let author = fixtures::unique_member(&c, "author", None, Some("PUSH"), Some(&author_endpoint), None).await;
+    let author = fixtures::Person::unique("author").prefers("PUSH").device(&author_endpoint).insert(&c).await;
     fixtures::attendee(&c, event, author).await;
     let mut people = Vec::new();
     for _ in 0..10 {
         let endpoint = devices.endpoint(true).await;
-        let user = fixtures::unique_member(&c, "reader", None, Some("PUSH"), Some(&endpoint), None).await;
+        let user = fixtures::Person::unique("reader").prefers("PUSH").device(&endpoint).insert(&c).await;
         fixtures::attendee(&c, event, user).await;
         people.push(Person { user_id: user, contact: Contact::Endpoint(endpoint), due: vec![name.clone()] });
     }
@@ -195,7 +195,7 @@ pub async fn comment() -> Outcome {
         .get(0);
     let message = api_message(
         "CreateSchedulePushNotificationCommentsEvent",
-        legacy_body(&[
+        fixtures::legacy_body(&[
             ("events_comments_id", comment.to_string()),
             ("event_id", event.to_string()),
             ("event_timestamp", "2026-11-24 10:00:00".into()),
@@ -263,7 +263,7 @@ pub async fn invitation() -> Outcome {
     let mut invitations = Vec::new();
     for _ in 0..10 {
         let endpoint = devices.endpoint(true).await;
-        let user = fixtures::unique_member(&c, "invited", None, Some("PUSH"), Some(&endpoint), None).await;
+        let user = fixtures::Person::unique("invited").prefers("PUSH").device(&endpoint).insert(&c).await;
         let id: i64 = c
             .query_one(
                 "INSERT INTO group_invitation_logs (group_id, user_to, \"timestamp\", status) VALUES ($1, $2, now(), 'pending') RETURNING id",
@@ -275,7 +275,7 @@ pub async fn invitation() -> Outcome {
         invitations.push(id);
         messages.push(api_message(
             "CreateSendPushGroupInvitationEvent",
-            legacy_body(&[
+            fixtures::legacy_body(&[
                 ("group_invitation_logs_id", id.to_string()),
                 ("user_id", user.to_string()),
                 ("group_id", group.to_string()),

@@ -110,7 +110,7 @@ async fn conditions_are_posted_when_they_start_hourly_while_they_last_and_once_w
     let hook = webhook(&receiver);
     let c = s.db.client().await;
     let group = fixtures::group(&c, "G").await;
-    let event = fixtures::event(&c, group, "E", at("2026-12-24T17:00:00Z"), None).await;
+    let event = fixtures::ApiEvent::on(at("2026-12-24T17:00:00Z")).insert(&c, group, "E").await;
     let user = fixtures::user(&c, "u@example.com").await;
     // CloudWatch (and moto) refuse log events more than two hours ahead of
     // the clock, so this timeline starts at the current minute.
@@ -309,7 +309,7 @@ async fn delivery_rates_and_unreadable_schedules_are_told_at_their_levels_and_cl
     };
     alive(t0).await;
     let group = fixtures::group(&c, "G").await;
-    let event = fixtures::event(&c, group, "E", at("2026-12-24T17:00:00Z"), None).await;
+    let event = fixtures::ApiEvent::on(at("2026-12-24T17:00:00Z")).insert(&c, group, "E").await;
     let user = fixtures::user(&c, "u@example.com").await;
     let hour_ago = t0 - TimeDelta::hours(1);
     let yesterday = t0 - TimeDelta::hours(25);

@@ -4,8 +4,7 @@
 //! attribute-style body and the same map as message attributes. What the
 //! consumers then did is read back from moto and PostgreSQL.
 
-use crate::fixtures::{self, at};
-use crate::scheduling::queues;
+use crate::fixtures::{self, at, queues};
 use aws_sdk_sqs::types::MessageAttributeValue;
 use chrono::{DateTime, Utc};
 use std::collections::HashMap;
@@ -52,7 +51,7 @@ async fn notify_now_sent_as_the_api_sends_it_reminds_every_member_once() {
     let group = fixtures::group(&c, "Climbing").await;
     let event = fixtures::christmas_event(&c, group, "Christmas dinner").await;
     for i in 0..2 {
-        let member = fixtures::unique_member(&c, &format!("api{i}"), None, Some("EMAIL"), None, None).await;
+        let member = fixtures::Person::unique(&format!("api{i}")).prefers("EMAIL").insert(&c).await;
         fixtures::attendee(&c, event, member).await;
     }
     let fields = [("event_id", event.to_string()), ("event_timestamp", python_str(at("2026-12-24T17:00:00Z")))];
@@ -96,7 +95,7 @@ async fn an_invitation_sent_as_the_api_sends_it_is_pushed() {
     let admin = fixtures::user(&c, "api-admin@example.com").await;
     let group = fixtures::group_with_admin(&c, "Climbing", admin).await;
     let endpoint = devices.endpoint(true).await;
-    let invited = fixtures::unique_member(&c, "invited", None, Some("PUSH"), Some(&endpoint), None).await;
+    let invited = fixtures::Person::unique("invited").prefers("PUSH").device(&endpoint).insert(&c).await;
     let invitation: i64 = c
         .query_one(
             "INSERT INTO group_invitation_logs (group_id, user_to, \"timestamp\", status) \
@@ -146,7 +145,7 @@ async fn a_comment_sent_as_the_api_sends_it_is_pushed_to_the_other_members() {
     let mut members = Vec::new();
     for i in 0..3 {
         let endpoint = devices.endpoint(true).await;
-        let member = fixtures::unique_member(&c, &format!("c{i}"), None, Some("PUSH"), Some(&endpoint), None).await;
+        let member = fixtures::Person::unique(&format!("c{i}")).prefers("PUSH").device(&endpoint).insert(&c).await;
         fixtures::attendee(&c, event, member).await;
         endpoints.push(endpoint);
         members.push(member);

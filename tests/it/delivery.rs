@@ -1,54 +1,21 @@
 //! send-sms, send-email and send-push on real PostgreSQL and moto: what
 //! moto says was sent, and the delivery log rows.
 
-use crate::fixtures::{self, at};
-use crate::scheduling::{Queues, queues};
+use crate::fixtures::{self, Queues, at, queues, senders};
 use send_email::EmailSender;
-use send_push::PushSender;
-use send_sms::{OptOuts, SmsSender};
+use send_sms::SmsSender;
 
 /// A number on moto's fixed list of opted-out numbers (`ListPhoneNumbersOptedOut`).
 const MOTO_OPTED_OUT_NUMBER: &str = "+447700900907";
 use std::sync::atomic::{AtomicBool, Ordering};
-use torium_aws::{EmailOptions, Ses, SmsOptions, Sns};
+use torium_aws::{EmailOptions, Ses, SmsOptions};
 use torium_delivery::{ChannelSender, SendFailure, deliver_batch};
 use torium_domain::{Addressed, Channel, Delivery, EventId, ReminderDue};
 use torium_runtime::aws_lambda_events::event::sqs::SqsBatchResponse;
 use torium_tests::moto::{
-    self, PushDevices, ReceivedMessage, drain_dead_letters, drain_queue, emails_to, pushes_to, sms_to, sqs_event,
-    unique_phone,
+    self, ReceivedMessage, drain_dead_letters, drain_queue, emails_to, pushes_to, sms_to, sqs_event, unique_phone,
 };
 use torium_tests::{TestDatabase, unique_name};
-
-pub(crate) struct Senders {
-    pub sms: SmsSender,
-    pub email: EmailSender,
-    pub push: PushSender,
-    devices: PushDevices,
-}
-
-pub(crate) async fn senders() -> Senders {
-    let sdk = moto::sdk_config().await;
-    let from_address = format!("{}@torium.example", unique_name("noreply"));
-    let ses = Ses::new(&sdk);
-    ses.client().create_email_identity().email_identity(&from_address).send().await.expect("verify sender in moto");
-    Senders {
-        sms: SmsSender {
-            sns: Sns::new(&sdk),
-            options: SmsOptions { sms_type: "Transactional".into(), sender_id: Some("Torium".into()) },
-            opt_outs: OptOuts::load(&Sns::new(&sdk), std::time::Duration::from_secs(300)).await,
-        },
-        email: EmailSender { ses, options: EmailOptions { from_address, configuration_set: None } },
-        push: PushSender { publisher: torium_delivery::SnsPushPublisher { sns: Sns::new(&sdk) } },
-        devices: PushDevices::new().await,
-    }
-}
-
-impl Senders {
-    pub async fn endpoint(&self, enabled: bool) -> String {
-        self.devices.endpoint(enabled).await
-    }
-}
 
 /// An event with these members fanned out for real: the channel queues'
 /// messages, per channel, as schedule-notifications produced them.
@@ -110,13 +77,13 @@ async fn each_channel_delivers_its_batch_once_and_logs_it_sent() {
     let mut endpoints = Vec::new();
     for i in 0..3 {
         let phone = unique_phone();
-        members.push(fixtures::unique_member(&c, "sms", Some(&phone), Some("SMS"), None, Some("PKO")).await);
+        members.push(fixtures::Person::unique("sms").phone(&phone).prefers("SMS").bank("PKO").insert(&c).await);
         phones.push(phone);
         let address = format!("{}@example.com", unique_name(&format!("mail{i}")));
-        members.push(fixtures::user_with_contact(&c, &address, None, Some("EMAIL"), None, None).await);
+        members.push(fixtures::Person::new(&address).prefers("EMAIL").insert(&c).await);
         addresses.push(address);
         let endpoint = s.endpoint(true).await;
-        members.push(fixtures::unique_member(&c, "push", None, Some("PUSH"), Some(&endpoint), None).await);
+        members.push(fixtures::Person::unique("push").prefers("PUSH").device(&endpoint).insert(&c).await);
         endpoints.push(endpoint);
     }
     let (_, sms, email, push) = fanned_out(&db, &q, "<script>alert(1)</script>", &members).await;
@@ -218,7 +185,7 @@ async fn a_transient_error_returns_only_that_users_message_then_all_are_sent_onc
     let mut members = Vec::new();
     for _ in 0..5 {
         let phone = unique_phone();
-        members.push(fixtures::unique_member(&c, "u", Some(&phone), Some("SMS"), None, None).await);
+        members.push(fixtures::Person::unique("u").phone(&phone).prefers("SMS").insert(&c).await);
     }
     let (_, sms, _, _) = fanned_out(&db, &q, "Trip", &members).await;
     let batch = sorted_by_user(sms);
@@ -263,10 +230,10 @@ async fn bad_input_and_refused_recipients_are_acknowledged_and_logged() {
     // On moto's list of opted-out numbers (ListPhoneNumbersOptedOut).
     let opted_out_phone = MOTO_OPTED_OUT_NUMBER.to_owned();
     let good_phone = unique_phone();
-    let opted_out = fixtures::unique_member(&c, "o", Some(&opted_out_phone), Some("SMS"), None, None).await;
-    let good = fixtures::unique_member(&c, "g", Some(&good_phone), Some("SMS"), None, None).await;
+    let opted_out = fixtures::Person::unique("o").phone(&opted_out_phone).prefers("SMS").insert(&c).await;
+    let good = fixtures::Person::unique("g").phone(&good_phone).prefers("SMS").insert(&c).await;
     let disabled_endpoint = s.endpoint(false).await;
-    let disabled = fixtures::unique_member(&c, "d", None, Some("PUSH"), Some(&disabled_endpoint), None).await;
+    let disabled = fixtures::Person::unique("d").prefers("PUSH").device(&disabled_endpoint).insert(&c).await;
     let (_, sms, _, push) = fanned_out(&db, &q, "Trip", &[opted_out, good, disabled]).await;
     let sms = sorted_by_user(sms);
 
@@ -354,7 +321,7 @@ async fn a_malformed_message_is_set_aside_at_once_and_the_rest_is_delivered() {
     let mut members = Vec::new();
     for _ in 0..2 {
         let address = format!("{}@example.com", unique_name("m"));
-        members.push(fixtures::user_with_contact(&c, &address, None, None, None, None).await);
+        members.push(fixtures::Person::new(&address).insert(&c).await);
         addresses.push(address);
     }
     let (_, _, email, _) = fanned_out(&db, &q, "Trip", &members).await;
@@ -399,7 +366,7 @@ async fn an_unverified_sender_is_a_permanent_failure() {
     let q = queues().await;
     let c = db.client().await;
     let address = format!("{}@example.com", unique_name("m"));
-    let member = fixtures::user_with_contact(&c, &address, None, None, None, None).await;
+    let member = fixtures::Person::new(&address).insert(&c).await;
     let (_, _, email, _) = fanned_out(&db, &q, "Trip", &[member]).await;
     let unverified = EmailSender {
         ses: Ses::new(&moto::sdk_config().await),
@@ -430,11 +397,11 @@ async fn the_whole_pipeline_reminds_every_member_once_on_their_channel() {
     let fallback_address = format!("{}@example.com", unique_name("nodevice"));
     let none_address = format!("{}@example.com", unique_name("nopref"));
     let members = [
-        fixtures::user_with_contact(&c, &sms_address, Some(&phone), Some("SMS"), None, Some("Pekao")).await,
-        fixtures::unique_member(&c, "push", None, Some("PUSH"), Some(&endpoint), None).await,
-        fixtures::user_with_contact(&c, &email_address, None, Some("EMAIL"), None, Some("ING")).await,
-        fixtures::user_with_contact(&c, &fallback_address, None, Some("PUSH"), None, None).await,
-        fixtures::user_with_contact(&c, &none_address, None, None, None, None).await,
+        fixtures::Person::new(&sms_address).phone(&phone).prefers("SMS").bank("Pekao").insert(&c).await,
+        fixtures::Person::unique("push").prefers("PUSH").device(&endpoint).insert(&c).await,
+        fixtures::Person::new(&email_address).prefers("EMAIL").bank("ING").insert(&c).await,
+        fixtures::Person::new(&fallback_address).prefers("PUSH").insert(&c).await,
+        fixtures::Person::new(&none_address).insert(&c).await,
     ];
     for m in members {
         fixtures::attendee(&c, event, m).await;

@@ -4,7 +4,7 @@
 //! subscription payload gzipped and base64-encoded), and what the delivery
 //! rows and the users hold afterwards.
 
-use crate::fixtures;
+use crate::fixtures::{self, report, sns_event};
 use base64::Engine;
 use delivery_events::{Summary, handle_event};
 use flate2::{Compression, write::GzEncoder};
@@ -24,28 +24,8 @@ const SMS_SUCCESS_ID: &str = "34d9b400-c6dd-5444-820d-fbeb0f1f54cf";
 const SMS_FAILURE_ID: &str = "1077257a-92f3-5ca3-bc97-6a915b310625";
 const SMS_OPTED_OUT_ID: &str = "5d3f7a21-0b6e-5c4d-9e8f-1a2b3c4d5e6f";
 
-pub(crate) fn fixture(name: &str) -> Value {
-    let path = format!("{}/fixtures/delivery-events/{name}", env!("CARGO_MANIFEST_DIR"));
-    serde_json::from_str(&std::fs::read_to_string(&path).expect(&path)).expect("fixture is JSON")
-}
-
-/// An SNS event (the Lambda SNS event's documented shape) carrying these
-/// provider records as its messages.
-pub(crate) fn sns_event(records: &[Value]) -> Value {
-    let template = fixture("sns-event.json")["Records"][0].clone();
-    let records: Vec<Value> = records
-        .iter()
-        .map(|record| {
-            let mut r = template.clone();
-            r["Sns"]["Message"] = Value::String(record.to_string());
-            r
-        })
-        .collect();
-    json!({ "Records": records })
-}
-
 fn ses(name: &str) -> Value {
-    sns_event(&[fixture(name)])
+    sns_event(&[report(name)])
 }
 
 /// A CloudWatch Logs subscription event as Lambda receives it:
@@ -109,7 +89,7 @@ async fn suppression(c: &PooledClient, user: i64) -> (bool, Option<String>) {
 }
 
 async fn email_user(c: &PooledClient) -> i64 {
-    fixtures::user_with_contact(c, RECIPIENT, None, Some("EMAIL"), None, None).await
+    fixtures::Person::new(RECIPIENT).prefers("EMAIL").insert(c).await
 }
 
 /// A database with one member reminded by email: (database, client, user,
@@ -173,10 +153,10 @@ async fn a_delivery_then_a_complaint_and_a_late_delivery_after_a_bounce() {
     assert_eq!(suppression(&c, user).await, (true, Some("complaint: abuse".into())));
 
     // Another message: bounced first, its Delivery arrives late.
-    let other = fixtures::user_with_contact(&c, "other@example.com", None, Some("EMAIL"), None, None).await;
+    let other = fixtures::Person::new("other@example.com").prefers("EMAIL").insert(&c).await;
     let late = sent_reminder(&c, other, "email", "late-delivery-message").await;
     let with_id = |name: &str| {
-        let mut record = fixture(name);
+        let mut record = report(name);
         record["mail"]["messageId"] = json!("late-delivery-message");
         sns_event(&[record])
     };
@@ -207,7 +187,7 @@ async fn a_bounce_for_an_address_changed_since_does_not_suppress_the_new_one() {
     // (a change of case is not a change).
     c.execute("UPDATE users SET email = $2 WHERE id = $1", &[&user, &RECIPIENT]).await.unwrap();
     let second = sent_reminder(&c, user, "email", "second-message").await;
-    let mut record = fixture("ses-bounce-permanent.json");
+    let mut record = report("ses-bounce-permanent.json");
     record["mail"]["messageId"] = json!("second-message");
     handle(&db, &sns_event(&[record])).await;
     assert_eq!(reminder_row(&c, second).await.0, "bounced");
@@ -222,10 +202,9 @@ async fn a_bounce_for_an_address_changed_since_does_not_suppress_the_new_one() {
 async fn a_disabled_endpoint_is_forgotten_and_a_push_delivery_failure_fails_its_row() {
     let db = TestDatabase::migrated().await;
     let c = db.client().await;
-    let user = fixtures::user_with_contact(&c, "push@example.com", None, Some("PUSH"), Some(ENDPOINT), None).await;
+    let user = fixtures::Person::new("push@example.com").prefers("PUSH").device(ENDPOINT).insert(&c).await;
     let other_endpoint = "arn:aws:sns:us-east-1:123456789012:endpoint/GCM/torium/another";
-    let other =
-        fixtures::user_with_contact(&c, "push2@example.com", None, Some("PUSH"), Some(other_endpoint), None).await;
+    let other = fixtures::Person::new("push2@example.com").prefers("PUSH").device(other_endpoint).insert(&c).await;
     // A comment push: the report finds rows of the comment log too.
     let group = fixtures::group(&c, "G").await;
     let event = fixtures::christmas_event(&c, group, "Dinner").await;
@@ -245,11 +224,9 @@ async fn a_disabled_endpoint_is_forgotten_and_a_push_delivery_failure_fails_its_
     .await
     .unwrap();
 
-    let summary = handle(
-        &db,
-        &sns_event(&[fixture("push-delivery-failure.json"), fixture("push-endpoint-updated-disabled.json")]),
-    )
-    .await;
+    let summary =
+        handle(&db, &sns_event(&[report("push-delivery-failure.json"), report("push-endpoint-updated-disabled.json")]))
+            .await;
     assert_eq!(summary.count("push", "applied"), 2);
     let r = c
         .query_one(
@@ -270,7 +247,7 @@ async fn a_disabled_endpoint_is_forgotten_and_a_push_delivery_failure_fails_its_
         .collect();
     assert_eq!(arns, [None, Some(other_endpoint.to_owned())], "only that endpoint is forgotten");
 
-    let again = handle(&db, &sns_event(&[fixture("push-endpoint-updated-disabled.json")])).await;
+    let again = handle(&db, &sns_event(&[report("push-endpoint-updated-disabled.json")])).await;
     assert_eq!(again.count("push", "unchanged"), 1);
 }
 
@@ -282,14 +259,14 @@ async fn sms_receipts_from_the_logs_subscription_deliver_fail_and_flag_opted_out
     let mut users = Vec::new();
     for (i, id) in [SMS_SUCCESS_ID, SMS_FAILURE_ID, SMS_OPTED_OUT_ID].into_iter().enumerate() {
         let phone = format!("+4860000000{i}");
-        let user = fixtures::unique_member(&c, "sms", Some(&phone), Some("SMS"), None, None).await;
+        let user = fixtures::Person::unique("sms").phone(&phone).prefers("SMS").insert(&c).await;
         rows.push(sent_reminder(&c, user, "sms", id).await);
         users.push(user);
     }
 
-    let success = handle(&db, &logs_event(&fixture("sms-logs-success.json"))).await;
+    let success = handle(&db, &logs_event(&report("sms-logs-success.json"))).await;
     assert_eq!(success.count("sms", "applied"), 1);
-    let failure = handle(&db, &logs_event(&fixture("sms-logs-failure.json"))).await;
+    let failure = handle(&db, &logs_event(&report("sms-logs-failure.json"))).await;
     assert_eq!(failure.count("sms", "applied"), 2);
 
     assert_eq!(reminder_row(&c, rows[0]).await, ("delivered".into(), None, true));
@@ -310,7 +287,7 @@ async fn sms_receipts_from_the_logs_subscription_deliver_fail_and_flag_opted_out
         .collect();
     assert_eq!(opted_out, [(false, false), (false, false), (true, true)]);
 
-    let again = handle(&db, &logs_event(&fixture("sms-logs-failure.json"))).await;
+    let again = handle(&db, &logs_event(&report("sms-logs-failure.json"))).await;
     assert_eq!(again.count("sms", "unchanged"), 2, "the same receipts again change nothing");
 }
 
@@ -329,7 +306,7 @@ async fn a_report_for_a_message_never_sent_is_counted_and_changes_nothing() {
 #[tokio::test]
 async fn unreadable_records_are_skipped_and_the_rest_applied() {
     let (db, c, _, row) = emailed().await;
-    let mut event = sns_event(&[json!({"eventType": "Delivery", "mail": {}}), fixture("ses-delivery.json")]);
+    let mut event = sns_event(&[json!({"eventType": "Delivery", "mail": {}}), report("ses-delivery.json")]);
     event["Records"][0]["Sns"]["Message"] = json!("{not json");
     let summary = handle(&db, &event).await;
     assert_eq!((summary.count("sns", "malformed"), summary.count("ses", "applied")), (1, 1));
@@ -364,7 +341,7 @@ async fn the_statement_follows_the_domains_rank_rule() {
             c.execute("UPDATE event_reminders_logs SET status = $2 WHERE id = $1", &[&row, &from.as_str()])
                 .await
                 .unwrap();
-            let mut record = fixture(file);
+            let mut record = report(file);
             record["mail"]["messageId"] = json!(id);
             handle(&db, &sns_event(&[record])).await;
             let expected = if from.may_become(to) { to } else { *from };

@@ -2,8 +2,7 @@
 //! and moto: the pushes moto recorded, the flush messages in moto's standard
 //! queue, and the `events_comments_logs` rows.
 
-use crate::fixtures::{self, at};
-use crate::pushes::{CommentScene, Devices, batch, comment_by, comment_scene, devices, fcm};
+use crate::fixtures::{self, CommentScene, Devices, at, batch, comment_by, comment_scene, devices, fcm};
 use chrono::{DateTime, Utc};
 use schedule_comment_push::digest::{Collected, CommentDigests, DigestDue, FlushQueue, collect_comment};
 use schedule_comment_push::handle_batch_with;

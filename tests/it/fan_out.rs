@@ -33,7 +33,7 @@ async fn scene(count: usize, page_size: i64) -> Scene {
     let event = fixtures::christmas_event(&c, group, "Assembly").await;
     let mut members = Vec::new();
     for i in 0..count {
-        let member = fixtures::unique_member(&c, &format!("page{i}"), None, Some("EMAIL"), None, None).await;
+        let member = fixtures::Person::unique(&format!("page{i}")).prefers("EMAIL").insert(&c).await;
         fixtures::attendee(&c, event, member).await;
         members.push(member);
     }

@@ -4,10 +4,7 @@
 //! endpoint disabled), delivery-events records it, and the member's next
 //! reminder goes by their next usable channel.
 
-use crate::delivery::senders;
-use crate::delivery_events::{fixture, sns_event};
-use crate::fixtures::{self, at};
-use crate::scheduling::{Queues, queues};
+use crate::fixtures::{self, Queues, at, queues, report, senders, sns_event};
 use delivery_events::handle_event;
 use serde_json::Value;
 use torium_delivery::{ChannelSender, deliver_batch};
@@ -62,10 +59,10 @@ async fn a_bounce_moves_the_next_reminder_to_sms_and_a_dead_endpoint_moves_it_to
     let c = db.client().await;
     let phone = unique_phone();
     let address = format!("{}@example.com", unique_name("bouncing"));
-    let bouncing = fixtures::user_with_contact(&c, &address, Some(&phone), Some("EMAIL"), None, None).await;
+    let bouncing = fixtures::Person::new(&address).phone(&phone).prefers("EMAIL").insert(&c).await;
     let endpoint = senders().await.endpoint(true).await;
     let push_address = format!("{}@example.com", unique_name("pushed"));
-    let pushed = fixtures::user_with_contact(&c, &push_address, None, Some("PUSH"), Some(&endpoint), None).await;
+    let pushed = fixtures::Person::new(&push_address).prefers("PUSH").device(&endpoint).insert(&c).await;
     let group = fixtures::group(&c, "Climbing").await;
     let event = fixtures::christmas_event(&c, group, "Christmas dinner").await;
     for user in [bouncing, pushed] {
@@ -83,11 +80,11 @@ async fn a_bounce_moves_the_next_reminder_to_sms_and_a_dead_endpoint_moves_it_to
 
     // SES: a permanent bounce for the message id SendEmail returned; SNS:
     // the platform disabled the endpoint.
-    let mut bounce = fixture("ses-bounce-permanent.json");
+    let mut bounce = report("ses-bounce-permanent.json");
     bounce["mail"]["messageId"] = Value::String(email_id.clone());
     bounce["mail"]["destination"][0] = Value::String(address.clone());
     bounce["bounce"]["bouncedRecipients"][0]["emailAddress"] = Value::String(address.clone());
-    let mut disabled = fixture("push-endpoint-updated-disabled.json");
+    let mut disabled = report("push-endpoint-updated-disabled.json");
     disabled["EndpointArn"] = Value::String(endpoint.clone());
     let summary = handle_event(&db.store, &fixtures::deadline(), &sns_event(&[bounce, disabled])).await.unwrap();
     assert_eq!((summary.total("applied"), summary.total("unknown")), (2, 0), "{summary:?}");

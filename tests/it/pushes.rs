@@ -1,64 +1,16 @@
 //! send-group-invitation and schedule-comment-push on real PostgreSQL and
 //! moto's SNS: the pushes moto recorded, and the log rows.
 
-use crate::fixtures::{self, at};
+use crate::fixtures::{self, CommentScene, at, batch, comment_by, comment_scene, devices, fcm, legacy_body};
 use schedule_comment_push::{CommentPushSummary, push_comment};
 use send_group_invitation::{InvitationOutcome, push_invitation};
 use std::sync::atomic::{AtomicBool, Ordering};
-use torium_aws::Sns;
 use torium_delivery::{PushPublisher, SendFailure, SnsPushPublisher};
 use torium_domain::{CommentPosted, EndpointArn, GroupInvitation, InvitationStatus};
 use torium_runtime::aws_lambda_events::event::sqs::SqsEvent;
 use torium_store::PooledClient;
 use torium_tests::TestDatabase;
-use torium_tests::moto::{self, PushDevices, ReceivedMessage, pushes_to, sqs_event};
-
-pub(crate) struct Devices {
-    devices: PushDevices,
-    pub(crate) publisher: SnsPushPublisher,
-}
-
-pub(crate) async fn devices() -> Devices {
-    Devices {
-        devices: PushDevices::new().await,
-        publisher: SnsPushPublisher { sns: Sns::new(&moto::sdk_config().await) },
-    }
-}
-
-impl Devices {
-    pub(crate) async fn endpoint(&self, enabled: bool) -> String {
-        self.devices.endpoint(enabled).await
-    }
-}
-
-/// The FCM v1 message inside a push moto recorded.
-pub(crate) fn fcm(push: &serde_json::Value) -> serde_json::Value {
-    let gcm: serde_json::Value = serde_json::from_str(push["GCM"].as_str().expect("GCM key")).unwrap();
-    gcm["fcmV1Message"]["message"].clone()
-}
-
-pub(crate) fn legacy_body(fields: &[(&str, String)]) -> String {
-    let map: serde_json::Map<String, serde_json::Value> = fields
-        .iter()
-        .map(|(k, v)| ((*k).to_owned(), serde_json::json!({"DataType": "String", "StringValue": v})))
-        .collect();
-    serde_json::Value::Object(map).to_string()
-}
-
-pub(crate) fn batch(bodies: &[String]) -> SqsEvent {
-    let messages: Vec<ReceivedMessage> = bodies
-        .iter()
-        .enumerate()
-        .map(|(i, body)| ReceivedMessage {
-            message_id: format!("m{i}"),
-            body: body.clone(),
-            group_id: "g".into(),
-            deduplication_id: format!("d{i}"),
-            sent_timestamp: String::new(),
-        })
-        .collect();
-    sqs_event(&messages)
-}
+use torium_tests::moto::{self, pushes_to};
 
 async fn invitation(c: &PooledClient, group: i64, user: i64, status: &str) -> i64 {
     c.query_one(
@@ -94,7 +46,7 @@ async fn an_invitation_is_pushed_once_from_the_group_admin_and_marked_sent() {
     let admin = fixtures::user(&c, "admin@example.com").await;
     let group = fixtures::group_with_admin(&c, "Climbing", admin).await;
     let endpoint = d.endpoint(true).await;
-    let invited = fixtures::user_with_contact(&c, "new@example.com", None, Some("PUSH"), Some(&endpoint), None).await;
+    let invited = fixtures::Person::new("new@example.com").prefers("PUSH").device(&endpoint).insert(&c).await;
     let id = invitation(&c, group, invited, "pending").await;
 
     let body = invitation_body(id, invited, group);
@@ -135,7 +87,7 @@ async fn answered_invitations_missing_devices_and_gone_rows_push_nothing() {
     let c = db.client().await;
     let group = fixtures::group(&c, "G").await;
     let endpoint = d.endpoint(true).await;
-    let user = fixtures::user_with_contact(&c, "u@example.com", None, Some("PUSH"), Some(&endpoint), None).await;
+    let user = fixtures::Person::new("u@example.com").prefers("PUSH").device(&endpoint).insert(&c).await;
     let now = at("2026-11-24T10:00:00Z");
     for status in ["confirmed", "rejected", "sent"] {
         let id = invitation(&c, group, user, status).await;
@@ -155,7 +107,7 @@ async fn answered_invitations_missing_devices_and_gone_rows_push_nothing() {
     assert_eq!(invitation_status(&c, id).await, ("pending".into(), false), "it stays visible in the app");
 
     let dead = d.endpoint(false).await;
-    let dead_user = fixtures::user_with_contact(&c, "dead@example.com", None, Some("PUSH"), Some(&dead), None).await;
+    let dead_user = fixtures::Person::new("dead@example.com").prefers("PUSH").device(&dead).insert(&c).await;
     let id = invitation(&c, group, dead_user, "pending").await;
     let message = GroupInvitation::parse(&invitation_body(id, dead_user, group)).unwrap();
     assert_eq!(
@@ -187,57 +139,8 @@ async fn answered_invitations_missing_devices_and_gone_rows_push_nothing() {
     assert_eq!(set_aside[0].1["original_message_id"], "m1");
 }
 
-pub(crate) struct CommentScene {
-    pub(crate) event: i64,
-    pub(crate) author: i64,
-    pub(crate) author_endpoint: String,
-    pub(crate) receivers: Vec<(i64, String)>,
-}
-
-pub(crate) async fn comment_scene(db: &TestDatabase, d: &Devices, members: usize, disabled: &[usize]) -> CommentScene {
-    let c = db.client().await;
-    let group = fixtures::group(&c, "G").await;
-    let event = fixtures::event(&c, group, "Wigilia 🎄", at("2026-12-24T17:00:00Z"), None).await;
-    let author_endpoint = d.endpoint(true).await;
-    let author =
-        fixtures::user_with_contact(&c, "author@example.com", None, Some("PUSH"), Some(&author_endpoint), None).await;
-    fixtures::attendee(&c, event, author).await;
-    let mut receivers = Vec::new();
-    for i in 0..members {
-        let endpoint = d.endpoint(!disabled.contains(&i)).await;
-        let user =
-            fixtures::user_with_contact(&c, &format!("m{i}@example.com"), None, None, Some(&endpoint), None).await;
-        fixtures::attendee(&c, event, user).await;
-        receivers.push((user, endpoint));
-    }
-    let without_device = fixtures::user(&c, "nodevice@example.com").await;
-    fixtures::attendee(&c, event, without_device).await;
-    CommentScene { event, author, author_endpoint, receivers }
-}
-
 async fn comment_on(db: &TestDatabase, scene: &CommentScene, text: &str) -> CommentPosted {
     CommentPosted::parse(&comment_by(db, scene.event, scene.author, text).await).unwrap()
-}
-
-/// A comment as the API writes it (its row), and the body it sends.
-pub(crate) async fn comment_by(db: &TestDatabase, event: i64, author: i64, text: &str) -> String {
-    let id: i64 = db
-        .client()
-        .await
-        .query_one(
-            "INSERT INTO events_comments (event_id, user_id, comment) VALUES ($1, $2, $3) RETURNING id",
-            &[&event, &author, &text],
-        )
-        .await
-        .unwrap()
-        .get(0);
-    legacy_body(&[
-        ("events_comments_id", id.to_string()),
-        ("event_id", event.to_string()),
-        ("event_timestamp", "2026-11-24 10:00:00".into()),
-        ("user_id", author.to_string()),
-        ("comment", text.to_owned()),
-    ])
 }
 
 #[tokio::test]
@@ -346,7 +249,7 @@ async fn a_500_member_event_pushes_each_other_member_once() {
     let d = devices().await;
     let c = db.client().await;
     let group = fixtures::group(&c, "Big").await;
-    let event = fixtures::event(&c, group, "Town hall", at("2026-12-24T17:00:00Z"), None).await;
+    let event = fixtures::ApiEvent::on(at("2026-12-24T17:00:00Z")).insert(&c, group, "Town hall").await;
     // One shared endpoint keeps moto's set-up quick; the log rows are per member.
     let endpoint = d.endpoint(true).await;
     c.execute(

@@ -60,7 +60,7 @@ impl Scene {
     async fn member(&self, zone: Option<&str>, quiet: Option<(&str, &str)>) -> (UserId, String) {
         let c = self.db.client().await;
         let phone = moto::unique_phone();
-        let id = fixtures::unique_member(&c, "quiet", Some(&phone), Some("SMS"), None, None).await;
+        let id = fixtures::Person::unique("quiet").phone(&phone).prefers("SMS").insert(&c).await;
         set_quiet_hours(&c, id, zone, quiet).await;
         (UserId(id), phone)
     }
@@ -256,7 +256,7 @@ async fn quiet_hours_do_not_hold_email() {
 
     let c = s.db.client().await;
     let address = format!("{}@example.com", unique_name("night-owl"));
-    let user = fixtures::user_with_contact(&c, &address, None, Some("EMAIL"), None, None).await;
+    let user = fixtures::Person::new(&address).prefers("EMAIL").insert(&c).await;
     set_quiet_hours(&c, user, Some("Europe/Warsaw"), NIGHT).await;
     let content = DeliveryContent::Email(EmailContent {
         subject: "Torium reminder".into(),

@@ -118,7 +118,8 @@ async fn event_with_member_count_budget_and_period() {
     let db = TestDatabase::migrated().await;
     let c = db.client().await;
     let group = fixtures::group(&c, "Trip").await;
-    let event = fixtures::event(&c, group, "Tatra trip", at("2026-12-24T17:00:00Z"), Some("300.50")).await;
+    let event =
+        fixtures::ApiEvent::on(at("2026-12-24T17:00:00Z")).budget("300.50").insert(&c, group, "Tatra trip").await;
     for email in ["a@example.com", "b@example.com", "c@example.com"] {
         let user = fixtures::user(&c, email).await;
         fixtures::attendee(&c, event, user).await;
@@ -136,7 +137,7 @@ async fn event_with_member_count_budget_and_period() {
     assert_eq!(found.member_count, 3);
     assert!(found.next_reminder_at.is_some(), "a new event is due for its first scheduling");
 
-    let no_budget = fixtures::event(&c, group, "Empty", at("2026-12-25T17:00:00Z"), None).await;
+    let no_budget = fixtures::ApiEvent::on(at("2026-12-25T17:00:00Z")).insert(&c, group, "Empty").await;
     let found = db.store.event_with_member_count(EventId(no_budget)).await.unwrap().unwrap();
     assert_eq!((found.budget, found.member_count), (None, 0));
     assert_eq!(db.store.event_with_member_count(EventId(no_budget + 100)).await.unwrap(), None);
@@ -147,18 +148,14 @@ async fn members_come_with_contact_data_and_their_bank_url() {
     let db = TestDatabase::migrated().await;
     let c = db.client().await;
     let group = fixtures::group(&c, "Trip").await;
-    let event = fixtures::event(&c, group, "Tatra trip", at("2026-12-24T17:00:00Z"), Some("90")).await;
+    let event = fixtures::ApiEvent::on(at("2026-12-24T17:00:00Z")).budget("90").insert(&c, group, "Tatra trip").await;
     let sms =
-        fixtures::user_with_contact(&c, "sms@example.com", Some("+48500100200"), Some("SMS"), None, Some("PKO")).await;
-    let push = fixtures::user_with_contact(
-        &c,
-        "push@example.com",
-        None,
-        Some("PUSH"),
-        Some("arn:aws:sns:x:1:endpoint/GCM/app/1"),
-        None,
-    )
-    .await;
+        fixtures::Person::new("sms@example.com").phone("+48500100200").prefers("SMS").bank("PKO").insert(&c).await;
+    let push = fixtures::Person::new("push@example.com")
+        .prefers("PUSH")
+        .device("arn:aws:sns:x:1:endpoint/GCM/app/1")
+        .insert(&c)
+        .await;
     let outsider = fixtures::user(&c, "outsider@example.com").await;
     fixtures::attendee(&c, event, sms).await;
     fixtures::attendee(&c, event, push).await;

@@ -52,7 +52,14 @@ impl Scene {
         opted_out: bool,
         suppressed: bool,
     ) -> i64 {
-        let user = fixtures::unique_member(&self.c, "routing", phone, Some(preference), device, None).await;
+        let mut person = fixtures::Person::unique("routing").prefers(preference);
+        if let Some(phone) = phone {
+            person = person.phone(phone);
+        }
+        if let Some(device) = device {
+            person = person.device(device);
+        }
+        let user = person.insert(&self.c).await;
         self.c
             .execute(
                 "UPDATE users SET sms_opted_out = $2, \
@@ -199,7 +206,7 @@ async fn a_once_reminder_of_an_event_that_started_sends_nothing_on_any_path() {
 async fn a_periodical_firing_later_than_the_lateness_bound_sends_nothing() {
     let s = scene().await;
     let group: i64 = s.c.query_one("SELECT group_id FROM events WHERE id = $1", &[&s.event]).await.unwrap().get(0);
-    let weekly = fixtures::event(&s.c, group, "Weekly climbing", at("2026-12-02T18:00:00Z"), None).await;
+    let weekly = fixtures::ApiEvent::on(at("2026-12-02T18:00:00Z")).insert(&s.c, group, "Weekly climbing").await;
     let user = s.member("EMAIL", None, None, false, false).await;
     fixtures::attendee(&s.c, weekly, user).await;
     let firing =

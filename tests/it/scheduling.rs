@@ -1,96 +1,14 @@
 //! schedule-events and schedule-notifications on real PostgreSQL and moto's
 //! SQS: what lands in the queues, read back from moto.
 
-use crate::fixtures::{self, at};
+use crate::fixtures::{self, at, queues};
 use chrono::{DateTime, TimeDelta, Utc};
-use schedule_events::{RunSummary, SchedulerConfig, run_scheduler};
-use schedule_notifications::{FanOutConfig, handle_batch};
-use std::sync::{Arc, Mutex};
+use schedule_events::{RunSummary, run_scheduler};
+use schedule_notifications::handle_batch;
 use torium_aws::{AwsError, MessageQueue, OutgoingMessage, SqsQueue};
-use torium_domain::{
-    Channel, Delivery, DeliveryContent, EventId, Firing, ReminderDue, ReminderRequest, ReminderSource,
-};
-use torium_runtime::Clock;
+use torium_domain::{Channel, DeliveryContent, EventId, Firing, ReminderDue, ReminderRequest, ReminderSource};
 use torium_tests::TestDatabase;
-use torium_tests::moto::{self, ReceivedMessage, create_api_fifo_queue, create_fifo_queue, drain_queue, sqs_event};
-
-/// The suite's queues, fresh for one test.
-pub(crate) struct Queues {
-    pub sqs: SqsQueue,
-    pub scheduler: SchedulerConfig,
-    pub fan_out: FanOutConfig,
-    /// The fan-out's clock: set by every [`Queues::run`].
-    now: Arc<Mutex<DateTime<Utc>>>,
-}
-
-pub(crate) async fn queues() -> Queues {
-    let sqs = SqsQueue::new(&moto::sdk_config().await);
-    let client = sqs.client();
-    let scheduler = SchedulerConfig {
-        queue_url: create_api_fifo_queue(client, "schedule-notifications").await,
-        max_lateness: TimeDelta::hours(1),
-        claim_batch_size: 200,
-        max_batches: 10,
-    };
-    let mut fan_out = FanOutConfig::with_queues(
-        &create_fifo_queue(client, "send-sms").await,
-        &create_fifo_queue(client, "send-email").await,
-        &create_fifo_queue(client, "send-push").await,
-        &scheduler.queue_url,
-    );
-    // The fan-out handles a firing at the minute of the last scheduler run
-    // (the story's "now" before any run).
-    let now = Arc::new(Mutex::new(torium_tests::story_now()));
-    let clock_now = Arc::clone(&now);
-    fan_out.clock = Clock::from_fn(move || *clock_now.lock().unwrap());
-    Queues { sqs, scheduler, fan_out, now }
-}
-
-impl Queues {
-    pub async fn run(&self, db: &TestDatabase, now: &str) -> RunSummary {
-        *self.now.lock().unwrap() = at(now);
-        run_scheduler(&db.store, &self.sqs, &self.scheduler, &fixtures::deadline(), at(now))
-            .await
-            .expect("scheduler run")
-    }
-
-    /// The firings waiting for schedule-notifications, as (event, trigger time).
-    pub async fn take_due(&self) -> (Vec<(i64, DateTime<Utc>)>, Vec<ReceivedMessage>) {
-        let messages = drain_queue(self.sqs.client(), &self.scheduler.queue_url).await;
-        let mut due: Vec<_> = messages
-            .iter()
-            .map(|m| {
-                let d = ReminderDue::parse(&m.body).expect("a reminder-due body");
-                assert_eq!(m.group_id, format!("event-{}", d.event_id.0), "one message group per event");
-                assert_eq!(m.deduplication_id, d.deduplication_id());
-                (d.event_id.0, d.trigger_at)
-            })
-            .collect();
-        due.sort();
-        (due, messages)
-    }
-
-    /// Every send waiting in the three channel queues.
-    async fn take_sends(&self) -> Vec<Delivery> {
-        let mut sends = Vec::new();
-        for url in [&self.fan_out.sms_queue_url, &self.fan_out.email_queue_url, &self.fan_out.push_queue_url] {
-            for m in drain_queue(self.sqs.client(), url).await {
-                let delivery = Delivery::parse(&m.body).expect("a delivery body");
-                assert_eq!(m.group_id, format!("user-{}", delivery.user_id.0), "one message group per user");
-                assert_eq!(m.deduplication_id, delivery.deduplication_id());
-                let expected_url = match delivery.channel() {
-                    Channel::Sms => &self.fan_out.sms_queue_url,
-                    Channel::Email => &self.fan_out.email_queue_url,
-                    Channel::Push => &self.fan_out.push_queue_url,
-                };
-                assert_eq!(url, expected_url, "each send is on its channel's queue");
-                sends.push(delivery);
-            }
-        }
-        sends.sort_by_key(|d| (d.event_id, d.user_id));
-        sends
-    }
-}
+use torium_tests::moto::{self, ReceivedMessage, sqs_event};
 
 async fn next_reminder_at(db: &TestDatabase, event: i64) -> Option<DateTime<Utc>> {
     db.client().await.query_one("SELECT next_reminder_at FROM events WHERE id = $1", &[&event]).await.unwrap().get(0)
@@ -106,25 +24,21 @@ async fn every_kind_fires_at_its_minute_and_fans_out_to_each_member_by_channel()
     let group = fixtures::group(&c, "Climbing").await;
     let created = at("2026-11-24T09:00:00Z");
     // Weekly on Tuesdays 18:00 Warsaw (17:00Z in winter), first on 3 Nov.
-    let weekly = fixtures::scheduled_event(
-        &c,
-        group,
-        "Wall session",
-        "periodical",
-        at("2026-11-03T17:00:00Z"),
-        "7 days",
-        created,
-    )
-    .await;
+    let weekly = fixtures::EventSpec::periodical(at("2026-11-03T17:00:00Z"), "7 days")
+        .created(created)
+        .insert(&c, group, "Wall session")
+        .await;
     // Once, a day before 25 Nov 19:00 Warsaw.
-    let once =
-        fixtures::scheduled_event(&c, group, "Gear swap", "once", at("2026-11-25T18:00:00Z"), "1 day", created).await;
+    let once = fixtures::EventSpec::once(at("2026-11-25T18:00:00Z"), "1 day")
+        .created(created)
+        .insert(&c, group, "Gear swap")
+        .await;
     let sms =
-        fixtures::user_with_contact(&c, "sms@example.com", Some("+48500100200"), Some("SMS"), None, Some("PKO")).await;
-    let push = fixtures::user_with_contact(&c, "push@example.com", None, Some("PUSH"), Some(ARN), None).await;
-    let email = fixtures::user_with_contact(&c, "email@example.com", None, Some("EMAIL"), None, Some("ING")).await;
-    let no_device = fixtures::user_with_contact(&c, "nodevice@example.com", None, Some("PUSH"), None, None).await;
-    let unreachable = fixtures::user_with_contact(&c, "not-an-address", Some("123"), Some("SMS"), None, None).await;
+        fixtures::Person::new("sms@example.com").phone("+48500100200").prefers("SMS").bank("PKO").insert(&c).await;
+    let push = fixtures::Person::new("push@example.com").prefers("PUSH").device(ARN).insert(&c).await;
+    let email = fixtures::Person::new("email@example.com").prefers("EMAIL").bank("ING").insert(&c).await;
+    let no_device = fixtures::Person::new("nodevice@example.com").prefers("PUSH").insert(&c).await;
+    let unreachable = fixtures::Person::new("not-an-address").phone("123").prefers("SMS").insert(&c).await;
     for user in [sms, push, email, no_device, unreachable] {
         fixtures::attendee(&c, weekly, user).await;
     }
@@ -217,7 +131,10 @@ async fn the_same_minute_twice_and_overlapping_runs_enqueue_each_firing_once() {
     for i in 0..30 {
         let event_at = at("2026-11-25T12:00:00Z") + TimeDelta::minutes(i);
         events.push(
-            fixtures::scheduled_event(&c, group, "E", "once", event_at, "1 day", at("2026-11-20T00:00:00Z")).await,
+            fixtures::EventSpec::once(event_at, "1 day")
+                .created(at("2026-11-20T00:00:00Z"))
+                .insert(&c, group, "E")
+                .await,
         );
     }
     let now = "2026-11-24T12:30:00Z";
@@ -249,16 +166,10 @@ async fn a_crash_between_enqueue_and_commit_still_fires_once() {
     let q = queues().await;
     let c = db.client().await;
     let group = fixtures::group(&c, "G").await;
-    let event = fixtures::scheduled_event(
-        &c,
-        group,
-        "E",
-        "periodical",
-        at("2026-11-01T08:00:00Z"),
-        "1 day",
-        at("2026-11-20T00:00:00Z"),
-    )
-    .await;
+    let event = fixtures::EventSpec::periodical(at("2026-11-01T08:00:00Z"), "1 day")
+        .created(at("2026-11-20T00:00:00Z"))
+        .insert(&c, group, "E")
+        .await;
     let now = at("2026-11-24T08:00:00Z");
     assert!(next_reminder_at(&db, event).await.is_some());
 
@@ -283,28 +194,16 @@ async fn after_60_missed_minutes_each_firing_fires_once_and_older_ones_are_skipp
     let mut expected = Vec::new();
     for minute in 0..60 {
         let fires_at = now - TimeDelta::minutes(minute);
-        let id = fixtures::scheduled_event(
-            &c,
-            group,
-            "E",
-            "once",
-            fires_at + TimeDelta::days(1),
-            "1 day",
-            at("2026-11-20T00:00:00Z"),
-        )
-        .await;
+        let id = fixtures::EventSpec::once(fires_at + TimeDelta::days(1), "1 day")
+            .created(at("2026-11-20T00:00:00Z"))
+            .insert(&c, group, "E")
+            .await;
         expected.push((id, fires_at));
     }
-    let too_late = fixtures::scheduled_event(
-        &c,
-        group,
-        "Too late",
-        "once",
-        now - TimeDelta::minutes(61) + TimeDelta::days(1),
-        "1 day",
-        at("2026-11-20T00:00:00Z"),
-    )
-    .await;
+    let too_late = fixtures::EventSpec::once(now - TimeDelta::minutes(61) + TimeDelta::days(1), "1 day")
+        .created(at("2026-11-20T00:00:00Z"))
+        .insert(&c, group, "Too late")
+        .await;
     // The scheduler knew every event's next firing before going down.
     q.run(&db, "2026-11-20T00:01:00Z").await;
 
@@ -330,16 +229,10 @@ async fn a_changed_event_is_rescheduled_from_the_change_on() {
     let q = queues().await;
     let c = db.client().await;
     let group = fixtures::group(&c, "G").await;
-    let event = fixtures::scheduled_event(
-        &c,
-        group,
-        "E",
-        "once",
-        at("2026-12-10T10:00:00Z"),
-        "1 day",
-        at("2026-11-20T00:00:00Z"),
-    )
-    .await;
+    let event = fixtures::EventSpec::once(at("2026-12-10T10:00:00Z"), "1 day")
+        .created(at("2026-11-20T00:00:00Z"))
+        .insert(&c, group, "E")
+        .await;
     q.run(&db, "2026-11-20T00:01:00Z").await;
     assert_eq!(next_reminder_at(&db, event).await, Some(at("2026-12-09T10:00:00Z")));
 
@@ -400,7 +293,7 @@ async fn a_redelivered_message_fans_out_once() {
     let group = fixtures::group(&c, "G").await;
     let event = fixtures::christmas_event(&c, group, "E").await;
     for i in 0..3 {
-        let user = fixtures::user_with_contact(&c, &format!("u{i}@example.com"), None, None, None, None).await;
+        let user = fixtures::Person::new(format!("u{i}@example.com")).insert(&c).await;
         fixtures::attendee(&c, event, user).await;
     }
     let typed = due_body(event, "2026-12-23T17:00:00Z");
@@ -429,7 +322,7 @@ async fn notify_now_reminds_everyone_now_once_and_apart_from_the_scheduled_remin
     let group = fixtures::group(&c, "G").await;
     let event = fixtures::christmas_event(&c, group, "Christmas dinner").await;
     for i in 0..3 {
-        let user = fixtures::user_with_contact(&c, &format!("now{i}@example.com"), None, None, None, None).await;
+        let user = fixtures::Person::new(format!("now{i}@example.com")).insert(&c).await;
         fixtures::attendee(&c, event, user).await;
     }
     // The scheduled reminder, then the API's "notify now" (its
@@ -633,16 +526,10 @@ async fn a_periodical_period_under_an_hour_is_refused_and_the_contracts_periods_
     insert_event(&c, group, "once", "1 second", "Europe/Warsaw").await.unwrap();
     insert_event(&c, group, "once", "0", "Europe/Warsaw").await.unwrap();
     // Turning a once reminder into a periodical one is a new period.
-    let event = fixtures::scheduled_event(
-        &c,
-        group,
-        "E",
-        "once",
-        at("2026-12-24T17:00:00Z"),
-        "10 minutes",
-        at("2026-11-20T00:00:00Z"),
-    )
-    .await;
+    let event = fixtures::EventSpec::once(at("2026-12-24T17:00:00Z"), "10 minutes")
+        .created(at("2026-11-20T00:00:00Z"))
+        .insert(&c, group, "E")
+        .await;
     let error = c.execute("UPDATE events SET reminder = 'periodical' WHERE id = $1", &[&event]).await.unwrap_err();
     check_violation(&error);
 }
@@ -655,26 +542,14 @@ async fn after_an_outage_one_run_sends_only_the_latest_firing_and_records_the_ol
     q.scheduler.max_lateness = TimeDelta::hours(3);
     let c = db.client().await;
     let group = fixtures::group(&c, "G").await;
-    let hourly = fixtures::scheduled_event(
-        &c,
-        group,
-        "Hourly",
-        "periodical",
-        at("2026-11-24T06:00:00Z"),
-        "1 hour",
-        at("2026-11-24T08:30:00Z"),
-    )
-    .await;
-    let daily = fixtures::scheduled_event(
-        &c,
-        group,
-        "Daily",
-        "periodical",
-        at("2026-11-01T11:00:00Z"),
-        "1 day",
-        at("2026-11-24T08:30:00Z"),
-    )
-    .await;
+    let hourly = fixtures::EventSpec::periodical(at("2026-11-24T06:00:00Z"), "1 hour")
+        .created(at("2026-11-24T08:30:00Z"))
+        .insert(&c, group, "Hourly")
+        .await;
+    let daily = fixtures::EventSpec::periodical(at("2026-11-01T11:00:00Z"), "1 day")
+        .created(at("2026-11-24T08:30:00Z"))
+        .insert(&c, group, "Daily")
+        .await;
     assert_eq!(q.run(&db, "2026-11-24T08:31:00Z").await.enqueued, 0);
     assert_eq!(next_reminder_at(&db, hourly).await, Some(at("2026-11-24T09:00:00Z")));
 
@@ -722,16 +597,10 @@ async fn an_unreadable_zone_is_recorded_visible_left_out_of_the_claim_and_fires_
     let c = db.client().await;
     let group = fixtures::group(&c, "G").await;
     // Daily at 11:00 Warsaw (10:00Z in November).
-    let event = fixtures::scheduled_event(
-        &c,
-        group,
-        "E",
-        "periodical",
-        at("2026-11-01T10:00:00Z"),
-        "1 day",
-        at("2026-11-20T00:00:00Z"),
-    )
-    .await;
+    let event = fixtures::EventSpec::periodical(at("2026-11-01T10:00:00Z"), "1 day")
+        .created(at("2026-11-20T00:00:00Z"))
+        .insert(&c, group, "E")
+        .await;
     // A zone the database would refuse now, as an earlier check let through.
     c.batch_execute("ALTER TABLE events DISABLE TRIGGER events_check_schedule").await.unwrap();
     c.execute("UPDATE events SET time_zone = 'europe/warsaw' WHERE id = $1", &[&event]).await.unwrap();

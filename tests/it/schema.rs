@@ -16,7 +16,7 @@ async fn each_idempotency_key_refuses_a_duplicate() {
     let c = db.client().await;
     let group = fixtures::group(&c, "G").await;
     let user = fixtures::user(&c, "u@example.com").await;
-    let event = fixtures::event(&c, group, "E", at("2026-12-24T17:00:00Z"), None).await;
+    let event = fixtures::ApiEvent::on(at("2026-12-24T17:00:00Z")).insert(&c, group, "E").await;
     let trigger = at("2026-12-23T17:00:00Z");
 
     let reminder: i64 = c
@@ -57,7 +57,7 @@ async fn duplicate_memberships_are_accepted_as_the_api_may_write_them() {
     let c = db.client().await;
     let group = fixtures::group(&c, "G").await;
     let user = fixtures::user(&c, "u@example.com").await;
-    let event = fixtures::event(&c, group, "E", at("2026-12-24T17:00:00Z"), None).await;
+    let event = fixtures::ApiEvent::on(at("2026-12-24T17:00:00Z")).insert(&c, group, "E").await;
     for _ in 0..2 {
         fixtures::attendee(&c, event, user).await;
         fixtures::member(&c, group, user, "standard", at("2026-01-01T00:00:00Z")).await;
@@ -178,7 +178,7 @@ async fn deleting_an_event_as_the_api_does_removes_its_firings_and_their_logs() 
     let c = db.client().await;
     let group = fixtures::group(&c, "G").await;
     let user = fixtures::user(&c, "u@example.com").await;
-    let event = fixtures::event(&c, group, "E", at("2026-12-24T17:00:00Z"), None).await;
+    let event = fixtures::ApiEvent::on(at("2026-12-24T17:00:00Z")).insert(&c, group, "E").await;
     let reminder: i64 = c
         .query_one(
             "INSERT INTO event_reminders (event_id, trigger_timestamp) VALUES ($1, now()) RETURNING id",

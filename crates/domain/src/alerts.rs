@@ -300,10 +300,7 @@ pub fn webhook_payload(notices: &[Notice], format: WebhookFormat, now: DateTime<
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn at(s: &str) -> DateTime<Utc> {
-        DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
-    }
+    use crate::test_time::utc;
 
     fn finding(kind: &str, subject: &str, severity: Severity) -> Finding {
         Finding {
@@ -316,14 +313,14 @@ mod tests {
     }
 
     fn open(key: &str, last_posted_at: &str) -> OpenCondition {
-        OpenCondition { key: key.into(), title: format!("title of {key}"), last_posted_at: at(last_posted_at) }
+        OpenCondition { key: key.into(), title: format!("title of {key}"), last_posted_at: utc(last_posted_at) }
     }
 
     const HOUR: TimeDelta = TimeDelta::hours(1);
 
     #[test]
     fn new_conditions_start_and_lasting_ones_repeat_hourly_and_cleared_ones_resolve() {
-        let now = at("2026-11-24T12:00:00Z");
+        let now = utc("2026-11-24T12:00:00Z");
         let findings = vec![
             finding("dlq_messages", "send-sms-dlq.fifo", Severity::Critical),
             finding("function_errors", "send-email", Severity::Warning),
@@ -360,7 +357,7 @@ mod tests {
 
     #[test]
     fn nothing_new_nothing_to_say() {
-        let now = at("2026-11-24T12:00:00Z");
+        let now = utc("2026-11-24T12:00:00Z");
         let plan = plan_alerts(
             vec![finding("function_errors", "send-email", Severity::Warning)],
             &[open("function_errors:send-email", "2026-11-24T11:05:00Z")],
@@ -373,7 +370,7 @@ mod tests {
 
     #[test]
     fn discord_payload_has_embeds_with_colours_and_slack_attachments() {
-        let now = at("2026-11-24T12:00:00Z");
+        let now = utc("2026-11-24T12:00:00Z");
         let notices = vec![
             Notice::Started(finding("dlq_messages", "q", Severity::Critical)),
             Notice::Resolved { key: "scheduler_stalled:".into(), title: "Scheduler stalled".into() },
@@ -449,7 +446,7 @@ mod tests {
     fn more_than_ten_notices_fold_into_the_last_embed() {
         let notices: Vec<Notice> =
             (0..14).map(|i| Notice::Started(finding("dlq_messages", &format!("q{i}"), Severity::Critical))).collect();
-        let discord = webhook_payload(&notices, WebhookFormat::Discord, at("2026-11-24T12:00:00Z"));
+        let discord = webhook_payload(&notices, WebhookFormat::Discord, utc("2026-11-24T12:00:00Z"));
         let embeds = discord["embeds"].as_array().unwrap();
         assert_eq!(embeds.len(), 10);
         assert_eq!(embeds[9]["title"], "…and 5 more");

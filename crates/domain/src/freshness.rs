@@ -59,27 +59,24 @@ impl Freshness {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn at(s: &str) -> DateTime<Utc> {
-        DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
-    }
+    use crate::test_time::utc;
 
     const HOUR: TimeDelta = TimeDelta::hours(1);
 
     #[test]
     fn a_once_reminder_is_stale_from_the_event_start_on_held_or_not() {
-        let event = at("2026-12-24T17:00:00Z");
-        let fresh = Freshness::of_firing(ReminderKind::Once, event, at("2026-12-23T17:00:00Z"), HOUR);
-        assert_eq!(fresh.check(at("2026-12-24T16:59:59Z"), false), Ok(()));
+        let event = utc("2026-12-24T17:00:00Z");
+        let fresh = Freshness::of_firing(ReminderKind::Once, event, utc("2026-12-23T17:00:00Z"), HOUR);
+        assert_eq!(fresh.check(utc("2026-12-24T16:59:59Z"), false), Ok(()));
         // A day after the trigger, still before the event: sent.
-        assert_eq!(fresh.check(at("2026-12-24T10:00:00Z"), false), Ok(()));
+        assert_eq!(fresh.check(utc("2026-12-24T10:00:00Z"), false), Ok(()));
         assert_eq!(fresh.check(event, false), Err(Stale::EventStarted));
-        assert_eq!(fresh.check(at("2026-12-25T08:00:00Z"), true), Err(Stale::EventStarted));
+        assert_eq!(fresh.check(utc("2026-12-25T08:00:00Z"), true), Err(Stale::EventStarted));
     }
 
     #[test]
     fn a_periodical_firing_is_stale_after_the_lateness_bound_unless_held() {
-        let trigger = at("2026-12-01T09:00:00Z");
+        let trigger = utc("2026-12-01T09:00:00Z");
         let fresh = Freshness::of_firing(ReminderKind::Periodical, trigger, trigger, HOUR);
         assert_eq!(fresh.check(trigger + HOUR, false), Ok(()));
         assert_eq!(fresh.check(trigger + HOUR + TimeDelta::seconds(1), false), Err(Stale::TooLate));
@@ -88,6 +85,6 @@ mod tests {
 
     #[test]
     fn a_body_without_limits_never_goes_stale() {
-        assert_eq!(Freshness::default().check(at("2099-01-01T00:00:00Z"), false), Ok(()));
+        assert_eq!(Freshness::default().check(utc("2099-01-01T00:00:00Z"), false), Ok(()));
     }
 }

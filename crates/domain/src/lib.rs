@@ -16,6 +16,8 @@ mod reports;
 mod routing;
 mod schedule;
 mod signup;
+#[cfg(test)]
+mod test_time;
 mod texts;
 
 pub use alerts::{

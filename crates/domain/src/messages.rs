@@ -572,10 +572,7 @@ fn parse_attribute_body(body: &str) -> Result<BTreeMap<String, String>, MessageE
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn utc(text: &str) -> DateTime<Utc> {
-        DateTime::parse_from_rfc3339(text).expect("test timestamp").with_timezone(&Utc)
-    }
+    use crate::test_time::utc;
 
     /// A legacy attribute-style body of string fields.
     fn legacy(fields: &[(&str, &str)]) -> String {

@@ -81,65 +81,64 @@ fn count_firings_between(schedule: &ReminderSchedule, from: DateTime<Utc>, until
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::test_time::utc;
     use crate::{ReminderKind, SchedulePeriod};
-
-    fn at(s: &str) -> DateTime<Utc> {
-        DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
-    }
 
     const DAY: SchedulePeriod = SchedulePeriod { months: 0, days: 1, microseconds: 0 };
     const HOUR: TimeDelta = TimeDelta::hours(1);
 
     fn daily(event_at: &str) -> ReminderSchedule {
-        ReminderSchedule::new(ReminderKind::Periodical, at(event_at), DAY, "Europe/Warsaw").unwrap()
+        ReminderSchedule::new(ReminderKind::Periodical, utc(event_at), DAY, "Europe/Warsaw").unwrap()
     }
 
     #[test]
     fn a_due_once_reminder_fires_and_leaves_nothing() {
-        let once = ReminderSchedule::new(ReminderKind::Once, at("2026-12-24T17:00:00Z"), DAY, "Europe/Warsaw").unwrap();
-        let plan = plan_firings(&once, Some(at("2026-12-23T17:00:00Z")), at("2026-12-23T17:00:00Z"), HOUR);
-        assert_eq!(plan, FiringPlan { fire: Some(at("2026-12-23T17:00:00Z")), next: None, ..Default::default() });
+        let once =
+            ReminderSchedule::new(ReminderKind::Once, utc("2026-12-24T17:00:00Z"), DAY, "Europe/Warsaw").unwrap();
+        let plan = plan_firings(&once, Some(utc("2026-12-23T17:00:00Z")), utc("2026-12-23T17:00:00Z"), HOUR);
+        assert_eq!(plan, FiringPlan { fire: Some(utc("2026-12-23T17:00:00Z")), next: None, ..Default::default() });
     }
 
     #[test]
     fn a_once_reminder_found_too_late_is_skipped() {
-        let once = ReminderSchedule::new(ReminderKind::Once, at("2026-12-24T17:00:00Z"), DAY, "Europe/Warsaw").unwrap();
-        let plan = plan_firings(&once, Some(at("2026-12-23T17:00:00Z")), at("2026-12-23T18:00:01Z"), HOUR);
-        assert_eq!(plan, FiringPlan { skip: vec![at("2026-12-23T17:00:00Z")], next: None, ..Default::default() });
+        let once =
+            ReminderSchedule::new(ReminderKind::Once, utc("2026-12-24T17:00:00Z"), DAY, "Europe/Warsaw").unwrap();
+        let plan = plan_firings(&once, Some(utc("2026-12-23T17:00:00Z")), utc("2026-12-23T18:00:01Z"), HOUR);
+        assert_eq!(plan, FiringPlan { skip: vec![utc("2026-12-23T17:00:00Z")], next: None, ..Default::default() });
         // Exactly at the bound it still fires.
-        let plan = plan_firings(&once, Some(at("2026-12-23T17:00:00Z")), at("2026-12-23T18:00:00Z"), HOUR);
-        assert_eq!(plan.fire, Some(at("2026-12-23T17:00:00Z")));
+        let plan = plan_firings(&once, Some(utc("2026-12-23T17:00:00Z")), utc("2026-12-23T18:00:00Z"), HOUR);
+        assert_eq!(plan.fire, Some(utc("2026-12-23T17:00:00Z")));
     }
 
     #[test]
     fn nothing_due_yet_changes_nothing() {
         let schedule = daily("2026-11-01T17:00:00Z");
-        let plan = plan_firings(&schedule, Some(at("2026-11-24T17:00:00Z")), at("2026-11-24T16:59:00Z"), HOUR);
-        assert_eq!(plan, FiringPlan { next: Some(at("2026-11-24T17:00:00Z")), ..Default::default() });
+        let plan = plan_firings(&schedule, Some(utc("2026-11-24T17:00:00Z")), utc("2026-11-24T16:59:00Z"), HOUR);
+        assert_eq!(plan, FiringPlan { next: Some(utc("2026-11-24T17:00:00Z")), ..Default::default() });
     }
 
     #[test]
     fn a_periodical_reminder_fires_and_advances_by_one_period() {
         let schedule = daily("2026-11-01T17:00:00Z");
-        let plan = plan_firings(&schedule, Some(at("2026-11-24T17:00:00Z")), at("2026-11-24T17:00:00Z"), HOUR);
-        assert_eq!(plan.fire, Some(at("2026-11-24T17:00:00Z")));
-        assert_eq!(plan.next, Some(at("2026-11-25T17:00:00Z")));
+        let plan = plan_firings(&schedule, Some(utc("2026-11-24T17:00:00Z")), utc("2026-11-24T17:00:00Z"), HOUR);
+        assert_eq!(plan.fire, Some(utc("2026-11-24T17:00:00Z")));
+        assert_eq!(plan.next, Some(utc("2026-11-25T17:00:00Z")));
     }
 
     #[test]
     fn after_an_outage_late_firings_are_skipped_and_recent_ones_fire() {
         let schedule = daily("2026-11-01T17:00:00Z");
         // Down for three days and 30 minutes: three firings are late, one is recent.
-        let plan = plan_firings(&schedule, Some(at("2026-11-21T17:00:00Z")), at("2026-11-24T17:30:00Z"), HOUR);
-        assert_eq!(plan.skip, [at("2026-11-21T17:00:00Z"), at("2026-11-22T17:00:00Z"), at("2026-11-23T17:00:00Z")]);
-        assert_eq!(plan.fire, Some(at("2026-11-24T17:00:00Z")));
-        assert_eq!(plan.next, Some(at("2026-11-25T17:00:00Z")));
+        let plan = plan_firings(&schedule, Some(utc("2026-11-21T17:00:00Z")), utc("2026-11-24T17:30:00Z"), HOUR);
+        assert_eq!(plan.skip, [utc("2026-11-21T17:00:00Z"), utc("2026-11-22T17:00:00Z"), utc("2026-11-23T17:00:00Z")]);
+        assert_eq!(plan.fire, Some(utc("2026-11-24T17:00:00Z")));
+        assert_eq!(plan.next, Some(utc("2026-11-25T17:00:00Z")));
         assert_eq!(plan.skipped_unrecorded, 0);
     }
 
     fn hourly(event_at: &str) -> ReminderSchedule {
         let hour = SchedulePeriod { months: 0, days: 0, microseconds: 3_600_000_000 };
-        ReminderSchedule::new(ReminderKind::Periodical, at(event_at), hour, "Europe/Warsaw").unwrap()
+        ReminderSchedule::new(ReminderKind::Periodical, utc(event_at), hour, "Europe/Warsaw").unwrap()
     }
 
     #[test]
@@ -147,23 +146,27 @@ mod tests {
         let schedule = hourly("2026-11-24T08:00:00Z");
         // Down from 11:50 to 15:30, the bound is four hours: 12:00 to 15:00
         // are all recent enough, one run still sends only 15:00.
-        let plan =
-            plan_firings(&schedule, Some(at("2026-11-24T12:00:00Z")), at("2026-11-24T15:30:00Z"), TimeDelta::hours(4));
-        assert_eq!(plan.fire, Some(at("2026-11-24T15:00:00Z")));
-        assert_eq!(plan.skip, [at("2026-11-24T12:00:00Z"), at("2026-11-24T13:00:00Z"), at("2026-11-24T14:00:00Z")]);
-        assert_eq!(plan.next, Some(at("2026-11-24T16:00:00Z")));
+        let plan = plan_firings(
+            &schedule,
+            Some(utc("2026-11-24T12:00:00Z")),
+            utc("2026-11-24T15:30:00Z"),
+            TimeDelta::hours(4),
+        );
+        assert_eq!(plan.fire, Some(utc("2026-11-24T15:00:00Z")));
+        assert_eq!(plan.skip, [utc("2026-11-24T12:00:00Z"), utc("2026-11-24T13:00:00Z"), utc("2026-11-24T14:00:00Z")]);
+        assert_eq!(plan.next, Some(utc("2026-11-24T16:00:00Z")));
         assert_eq!(plan.skipped_unrecorded, 0);
     }
 
     #[test]
     fn the_latest_due_firing_past_the_bound_is_skipped_too() {
         let schedule = daily("2026-11-01T17:00:00Z");
-        let plan = plan_firings(&schedule, Some(at("2026-11-23T17:00:00Z")), at("2026-11-24T16:00:00Z"), HOUR);
+        let plan = plan_firings(&schedule, Some(utc("2026-11-23T17:00:00Z")), utc("2026-11-24T16:00:00Z"), HOUR);
         assert_eq!(
             plan,
             FiringPlan {
-                skip: vec![at("2026-11-23T17:00:00Z")],
-                next: Some(at("2026-11-24T17:00:00Z")),
+                skip: vec![utc("2026-11-23T17:00:00Z")],
+                next: Some(utc("2026-11-24T17:00:00Z")),
                 ..Default::default()
             }
         );
@@ -172,24 +175,24 @@ mod tests {
     #[test]
     fn many_firings_within_a_long_bound_are_skipped_boundedly_and_the_latest_fires() {
         let schedule = hourly("2026-11-01T00:00:00Z");
-        let first = at("2026-11-20T00:00:00Z");
-        let now = at("2026-11-24T12:30:00Z");
+        let first = utc("2026-11-20T00:00:00Z");
+        let now = utc("2026-11-24T12:30:00Z");
         let plan = plan_firings(&schedule, Some(first), now, TimeDelta::days(7));
-        assert_eq!(plan.fire, Some(at("2026-11-24T12:00:00Z")));
+        assert_eq!(plan.fire, Some(utc("2026-11-24T12:00:00Z")));
         assert_eq!(plan.skip.len(), MAX_RECORDED_SKIPS);
-        let hours_before_latest = (at("2026-11-24T12:00:00Z") - first).num_hours() as u64;
+        let hours_before_latest = (utc("2026-11-24T12:00:00Z") - first).num_hours() as u64;
         assert_eq!(plan.skip.len() as u64 + plan.skipped_unrecorded, hours_before_latest);
-        assert_eq!(plan.next, Some(at("2026-11-24T13:00:00Z")));
+        assert_eq!(plan.next, Some(utc("2026-11-24T13:00:00Z")));
     }
 
     #[test]
     fn an_event_far_behind_records_a_bounded_number_of_skips() {
         let schedule = daily("2020-01-01T17:00:00Z");
-        let plan = plan_firings(&schedule, Some(at("2020-01-01T17:00:00Z")), at("2026-11-24T17:10:00Z"), HOUR);
+        let plan = plan_firings(&schedule, Some(utc("2020-01-01T17:00:00Z")), utc("2026-11-24T17:10:00Z"), HOUR);
         assert_eq!(plan.skip.len(), MAX_RECORDED_SKIPS);
-        assert_eq!(plan.fire, Some(at("2026-11-24T17:00:00Z")), "only the latest fires");
-        assert_eq!(plan.next, Some(at("2026-11-25T17:00:00Z")));
-        let total_days = (at("2026-11-24T17:00:00Z") - at("2020-01-01T17:00:00Z")).num_days() as u64;
+        assert_eq!(plan.fire, Some(utc("2026-11-24T17:00:00Z")), "only the latest fires");
+        assert_eq!(plan.next, Some(utc("2026-11-25T17:00:00Z")));
+        let total_days = (utc("2026-11-24T17:00:00Z") - utc("2020-01-01T17:00:00Z")).num_days() as u64;
         assert_eq!(plan.skip.len() as u64 + plan.skipped_unrecorded, total_days);
     }
 }

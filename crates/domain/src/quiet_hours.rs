@@ -152,12 +152,9 @@ pub fn send_decision(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::test_time::utc;
     use chrono::{Datelike, NaiveDate, Timelike};
     use proptest::prelude::*;
-
-    fn utc(text: &str) -> DateTime<Utc> {
-        DateTime::parse_from_rfc3339(text).expect("test timestamp").with_timezone(&Utc)
-    }
 
     fn time(text: &str) -> NaiveTime {
         NaiveTime::parse_from_str(text, "%H:%M").expect("test time")

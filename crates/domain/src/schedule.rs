@@ -254,14 +254,11 @@ fn is_too_late(trigger_at: DateTime<Utc>, now: DateTime<Utc>, max_lateness: Time
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::test_time::utc;
     use chrono::{Datelike, NaiveDate, Timelike, Weekday};
     use proptest::prelude::*;
 
     const WARSAW: &str = "Europe/Warsaw";
-
-    fn utc(text: &str) -> DateTime<Utc> {
-        DateTime::parse_from_rfc3339(text).expect("test timestamp").with_timezone(&Utc)
-    }
 
     fn local(zone: &str, text: &str) -> DateTime<Utc> {
         let zone: Tz = zone.parse().expect("test zone");

@@ -46,13 +46,14 @@ impl SignUp {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::test_time::utc;
 
     fn attrs(email: &str) -> HashMap<String, String> {
         HashMap::from([("email".to_owned(), email.to_owned())])
     }
 
     fn at() -> DateTime<Utc> {
-        DateTime::parse_from_rfc3339("2026-11-24T10:00:00Z").expect("test time").with_timezone(&Utc)
+        utc("2026-11-24T10:00:00Z")
     }
 
     /// The sign-up read at the test's time.

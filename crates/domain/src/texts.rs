@@ -259,11 +259,8 @@ pub fn preview(text: &str, max_chars: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::test_time::utc;
     use serde_json::{Value, json};
-
-    fn utc(text: &str) -> DateTime<Utc> {
-        DateTime::parse_from_rfc3339(text).expect("test timestamp").with_timezone(&Utc)
-    }
 
     fn christmas_party() -> ReminderContent<'static> {
         ReminderContent {
