@@ -4,10 +4,11 @@
 use crate::fixtures::at;
 use aws_sdk_cognitoidentityprovider::Client as CognitoClient;
 use aws_sdk_cognitoidentityprovider::types::{AttributeDataType, AttributeType, SchemaAttributeType};
-use cognito_post_signup::{PostConfirmationError, handle_post_confirmation};
-use cognito_pre_signup::{PreSignUpError, handle_pre_signup};
+use cognito_post_signup::handle_post_confirmation;
+use cognito_pre_signup::handle_pre_signup;
 use serde_json::{Value, json};
 use torium_aws::{CognitoUserAttributes, USER_ID_ATTRIBUTE};
+use torium_runtime::signup_error::SignUpTriggerError;
 use torium_tests::{TestDatabase, moto, unique_name};
 
 const PRE_SIGNUP: &str = include_str!("../../events/cognito-pre-signup.json");
@@ -142,7 +143,7 @@ async fn an_address_of_a_confirmed_user_is_refused_with_a_clear_error() {
     )
     .await
     .unwrap_err();
-    assert!(matches!(err, PreSignUpError::EmailTaken), "{err:?}");
+    assert!(matches!(err, SignUpTriggerError::EmailTaken), "{err:?}");
     assert_eq!(err.to_string(), "an account with this email address already exists");
     let diagnostic: torium_runtime::lambda_runtime::Diagnostic = err.into();
     assert_eq!(diagnostic.error_type, "EmailTaken");
@@ -229,7 +230,10 @@ async fn a_cognito_refusal_is_returned_and_leaves_the_database_as_it_was() {
     let missing_pool = format!("{}_Missing1", torium_tests::required_env("AWS_REGION"));
     let refused = event(POST_CONFIRMATION, &missing_pool, &pool.user_name, "ala@example.com");
     let err = handle_post_confirmation(&db.store, &cognito, refused, at("2026-11-24T10:01:00Z")).await.unwrap_err();
-    assert!(matches!(err, PostConfirmationError::Cognito(_)), "{err:?}");
+    assert!(matches!(err, SignUpTriggerError::Cognito(_)), "{err:?}");
+    let diagnostic: torium_runtime::lambda_runtime::Diagnostic = err.into();
+    assert_eq!(diagnostic.error_type, "Cognito");
+    assert!(diagnostic.error_message.starts_with("the user id could not be written to Cognito, please try again"));
     let user = db.store.user_by_cognito_id(&pool.user_name).await.unwrap().unwrap();
     assert!(!user.confirmed, "the confirmation was rolled back");
 
@@ -251,6 +255,6 @@ async fn bad_post_confirmation_input_is_refused() {
     let mut no_email = event(POST_CONFIRMATION, "p", "sub-1", "x@example.com");
     no_email["request"]["userAttributes"].as_object_mut().unwrap().remove("email");
     let err = handle_post_confirmation(&db.store, &cognito, no_email, at("2026-11-24T10:00:00Z")).await.unwrap_err();
-    assert!(matches!(err, PostConfirmationError::BadSignUp(_)), "{err:?}");
+    assert!(matches!(err, SignUpTriggerError::BadSignUp(_)), "{err:?}");
     assert_eq!(user_count(&db).await, 0);
 }

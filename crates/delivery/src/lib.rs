@@ -36,6 +36,7 @@
 
 use chrono::{DateTime, Utc};
 use futures::{StreamExt, stream};
+use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
 use std::future::Future;
 use std::time::Duration;
@@ -48,7 +49,7 @@ use torium_runtime::aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, 
 use torium_runtime::metrics::{self, Measure, Metrics};
 use torium_runtime::{Clock, Consumer, DeadLetterQueue, Deadline, FifoBatch, RecordOutcome, body_of, set_aside};
 use torium_store::{DeliveryLog, ReminderClaim, Store, StoreError, Unsent};
-use tracing::Instrument;
+use tracing::{Instrument, instrument};
 
 #[cfg(feature = "push")]
 mod push;
@@ -62,7 +63,12 @@ pub enum SendFailure {
     Transient(String),
     /// The message can never be delivered as it is (invalid number, opted
     /// out, disabled endpoint, rejected address): logged, acknowledged.
-    Permanent { error: String, user_effect: Option<UserEffect> },
+    Permanent {
+        /// The provider's refusal, as logged on the row.
+        error: String,
+        /// What the refusal says about the user's address, if anything.
+        user_effect: Option<UserEffect>,
+    },
 }
 
 impl SendFailure {
@@ -114,7 +120,9 @@ pub fn holds_by_default(channel: Channel) -> bool {
 /// cold start reads from `HOLD_IN_QUIET_HOURS` (`true` / `false`; default
 /// [`holds_by_default`]).
 pub struct QuietHoursSetting<S> {
+    /// The channel's provider.
     pub sender: S,
+    /// Whether it holds deliveries in the member's quiet hours.
     pub hold: bool,
 }
 
@@ -135,11 +143,17 @@ impl<S: ChannelSender> ChannelSender for QuietHoursSetting<S> {
 /// What a batch did, for logs, metrics and tests.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct BatchSummary {
+    /// Accepted by the provider in this batch.
     pub sent: usize,
+    /// Accepted before (a redelivery, or a copy within the batch).
     pub already_sent: usize,
+    /// Refused for good: `failed`, acknowledged.
     pub failed_permanently: usize,
+    /// Their reminder or user no longer exists: acknowledged.
     pub unknown: usize,
+    /// Not a delivery for this queue: set aside in the dead-letter queue.
     pub set_aside: usize,
+    /// Given back to SQS to be retried.
     pub returned_for_retry: usize,
     /// Stale at the handled time: `skipped` with the reason.
     pub skipped: usize,
@@ -219,7 +233,8 @@ fn key(delivery: &Delivery) -> DeliveryKey {
     DeliveryKey::reminder(delivery.reminder_id, delivery.user_id)
 }
 
-/// Runs the flow on one SQS batch.
+/// Runs the flow on one SQS batch, in a span with the sender's channel.
+#[instrument(skip_all, fields(channel = %sender.channel(), messages = event.records.len()))]
 pub async fn deliver_batch(
     store: &Store,
     sender: &impl ChannelSender,
@@ -228,12 +243,12 @@ pub async fn deliver_batch(
     event: &SqsEvent,
 ) -> SqsBatchResponse {
     let mut batch = FifoBatch::new(&event.records);
-    let summary = deliver(store, sender, consumer, deadline, &mut batch).await;
+    // Boxed: the flow's future is deep, and a caller nesting this one in
+    // its own (the fault suite does) would pass the compiler's layout depth.
+    let summary = Box::pin(deliver(store, sender, consumer, deadline, &mut batch)).await;
     summary.report(sender.channel(), &consumer.metrics);
     consumer.report_batch(summary.returned_for_retry, summary.set_aside);
     tracing::info!(
-        channel = %sender.channel(),
-        messages = event.records.len(),
         sent = summary.sent,
         already_sent = summary.already_sent,
         failed_permanently = summary.failed_permanently,
@@ -258,21 +273,13 @@ pub async fn deliver(
 ) -> BatchSummary {
     let mut summary = BatchSummary::default();
     let deliveries = read_batch(sender.channel(), consumer, deadline, batch, &mut summary).await;
-    let claims: Vec<_> = deliveries.iter().flatten().map(|d| (key(d), sender.channel())).collect();
-    let claimed: HashMap<DeliveryKey, ReminderClaim> =
-        match deadline.bound(store.claim_reminder_deliveries(&claims)).await {
-            Ok(Ok(rows)) => rows.into_iter().collect(),
-            Ok(Err(error)) => return give_back(batch, &deliveries, summary, &error.to_string()),
-            Err(reached) => return give_back(batch, &deliveries, summary, &reached.to_string()),
-        };
-    let groups: Vec<Vec<(usize, &Delivery)>> = batch
-        .groups()
-        .into_iter()
-        .map(|indexes| indexes.into_iter().filter_map(|i| deliveries[i].as_ref().map(|d| (i, d))).collect())
-        .collect();
-    let claimed = &claimed;
-    let runs: Vec<(Vec<(usize, RecordOutcome)>, BatchSummary)> = stream::iter(groups)
-        .map(|group| send_group(store, sender, deadline, &consumer.clock, group, claimed))
+    let claimed = match claim(store, sender.channel(), deadline, &deliveries).await {
+        Ok(claimed) => claimed,
+        Err(error) => return give_back(batch, &deliveries, summary, &error),
+    };
+    let flow = Flow { store, sender, deadline, clock: &consumer.clock, claimed: &claimed };
+    let runs: Vec<(Vec<(usize, RecordOutcome)>, BatchSummary)> = stream::iter(groups_of(batch, &deliveries))
+        .map(|group| flow.send_group(group))
         .buffer_unordered(consumer.group_concurrency.max(1))
         .collect()
         .await;
@@ -282,6 +289,32 @@ pub async fn deliver(
     }
     summary.returned_for_retry = batch.returned();
     summary
+}
+
+/// Step 2: the log rows of every readable delivery, claimed in one
+/// statement; the error's text when the database could not.
+async fn claim(
+    store: &Store,
+    channel: Channel,
+    deadline: &Deadline,
+    deliveries: &[Option<Delivery>],
+) -> Result<HashMap<DeliveryKey, ReminderClaim>, String> {
+    let claims: Vec<_> = deliveries.iter().flatten().map(|d| (key(d), channel)).collect();
+    match deadline.bound(store.claim_reminder_deliveries(&claims)).await {
+        Ok(Ok(rows)) => Ok(rows.into_iter().collect()),
+        Ok(Err(error)) => Err(error.to_string()),
+        Err(reached) => Err(reached.to_string()),
+    }
+}
+
+/// The batch's message groups (one per user, in order), each with its
+/// readable deliveries and their record indexes.
+fn groups_of<'d>(batch: &FifoBatch<'_>, deliveries: &'d [Option<Delivery>]) -> Vec<Vec<(usize, &'d Delivery)>> {
+    batch
+        .groups()
+        .into_iter()
+        .map(|indexes| indexes.into_iter().filter_map(|i| deliveries[i].as_ref().map(|d| (i, d))).collect())
+        .collect()
 }
 
 /// Step 1: each record's delivery (`None` where it is not one); poison set
@@ -323,136 +356,134 @@ fn give_back(
     summary
 }
 
-/// Steps 3 to 5 for one message group (one user), in order: sends what the
-/// claim left to send and records each outcome at once; stops at the first
-/// message to retry (the rest of the group goes back behind it).
-async fn send_group(
-    store: &Store,
-    sender: &impl ChannelSender,
-    deadline: &Deadline,
-    clock: &Clock,
-    group: Vec<(usize, &Delivery)>,
-    claimed: &HashMap<DeliveryKey, ReminderClaim>,
-) -> (Vec<(usize, RecordOutcome)>, BatchSummary) {
-    let mut summary = BatchSummary::default();
-    let mut outcomes = Vec::with_capacity(group.len());
-    let mut handled: HashSet<DeliveryKey> = HashSet::new();
-    for (index, delivery) in group {
-        if deadline.is_reached() {
-            tracing::warn!("the deadline is near: the deliveries not sent yet go back to SQS");
-            break;
+/// What sending a batch's claimed deliveries needs, shared by its groups.
+struct Flow<'a, S> {
+    store: &'a Store,
+    sender: &'a S,
+    deadline: &'a Deadline,
+    clock: &'a Clock,
+    claimed: &'a HashMap<DeliveryKey, ReminderClaim>,
+}
+
+impl<S: ChannelSender> Flow<'_, S> {
+    /// Steps 3 to 5 for one message group (one user), in order: sends what
+    /// the claim left to send and records each outcome at once; stops at the
+    /// first message to retry (the rest of the group goes back behind it).
+    /// Each delivery runs in a span with its ids.
+    async fn send_group(&self, group: Vec<(usize, &Delivery)>) -> (Vec<(usize, RecordOutcome)>, BatchSummary) {
+        let mut summary = BatchSummary::default();
+        let mut outcomes = Vec::with_capacity(group.len());
+        let mut handled: HashSet<DeliveryKey> = HashSet::new();
+        for (index, delivery) in group {
+            if self.deadline.is_reached() {
+                tracing::warn!("the deadline is near: the deliveries not sent yet go back to SQS");
+                break;
+            }
+            let span = tracing::info_span!(
+                "delivery",
+                event_id = delivery.event_id.0,
+                reminder_id = delivery.reminder_id.0,
+                user_id = delivery.user_id.0
+            );
+            let now = self.clock.now();
+            let outcome = match span.in_scope(|| self.to_act_on(delivery, now, &mut handled, &mut summary)) {
+                Some(claim) => self.decide_and_act(now, delivery, &claim, &mut summary).instrument(span).await,
+                None => RecordOutcome::Done,
+            };
+            outcomes.push((index, outcome));
+            if outcome == RecordOutcome::Retry {
+                break;
+            }
         }
+        (outcomes, summary)
+    }
+
+    /// The claim to decide on for one delivery, or `None` when it is
+    /// acknowledged as it stands (gone, sent, skipped, held, a copy of one
+    /// `handled` already), counted in `summary`.
+    fn to_act_on(
+        &self,
+        delivery: &Delivery,
+        now: DateTime<Utc>,
+        handled: &mut HashSet<DeliveryKey>,
+        summary: &mut BatchSummary,
+    ) -> Option<Cow<'_, ReminderClaim>> {
         let key = key(delivery);
-        let span = tracing::info_span!(
-            "delivery",
-            event_id = delivery.event_id.0,
-            reminder_id = delivery.reminder_id.0,
-            user_id = delivery.user_id.0
-        );
-        let now = clock.now();
-        let outcome = match claimed.get(&key) {
-            None => {
-                span.in_scope(|| tracing::warn!("reminder or user no longer exists; acknowledged"));
-                summary.unknown += 1;
-                RecordOutcome::Done
-            }
+        let Some(claim) = self.claimed.get(&key) else {
+            tracing::warn!("reminder or user no longer exists; acknowledged");
+            summary.unknown += 1;
+            return None;
+        };
+        match &claim.status {
             // Sent before (and maybe reported on since: delivered, bounced…).
-            Some(claim) if claim.status.was_accepted() => {
-                summary.already_sent += 1;
-                RecordOutcome::Done
-            }
+            status if status.was_accepted() => summary.already_sent += 1,
             // Not sent for good.
-            Some(ReminderClaim { status: DeliveryStatus::Skipped, .. }) => {
-                summary.skipped += 1;
-                RecordOutcome::Done
-            }
+            DeliveryStatus::Skipped => summary.skipped += 1,
             // Held, and still in the quiet hours: its release re-sends it.
-            Some(claim) if claim.status == DeliveryStatus::Deferred && claim.deferred_until.is_none_or(|u| u > now) => {
-                summary.deferred += 1;
-                RecordOutcome::Done
-            }
-            Some(_) if !handled.insert(key) => {
-                summary.already_sent += 1;
-                RecordOutcome::Done
-            }
+            DeliveryStatus::Deferred if claim.deferred_until.is_none_or(|u| u > now) => summary.deferred += 1,
+            _ if !handled.insert(key) => summary.already_sent += 1,
             // Held, and its time has come, but the release has not committed
             // (it is running, or crashed after sending this copy): sent now,
             // as released; the release then finds the row no longer deferred.
-            Some(claim) if claim.status == DeliveryStatus::Deferred => {
-                let released = ReminderClaim { released: true, ..claim.clone() };
-                decide_and_act(store, sender, deadline, now, delivery, &released, &mut summary).instrument(span).await
+            DeliveryStatus::Deferred => return Some(Cow::Owned(ReminderClaim { released: true, ..claim.clone() })),
+            _ => return Some(Cow::Borrowed(claim)),
+        }
+        None
+    }
+
+    /// Step 3 for a claimed delivery: sent, skipped (stale) or deferred
+    /// (quiet hours), as [`send_decision`] says at the handled time.
+    async fn decide_and_act(
+        &self,
+        now: DateTime<Utc>,
+        delivery: &Delivery,
+        claim: &ReminderClaim,
+        summary: &mut BatchSummary,
+    ) -> RecordOutcome {
+        let quiet = match claim.quiet_hours {
+            Some(hours) if self.sender.holds_in_quiet_hours() => {
+                Some((hours, member_zone(claim.user_time_zone.as_deref(), &claim.event_time_zone)))
             }
-            Some(claim) => {
-                decide_and_act(store, sender, deadline, now, delivery, claim, &mut summary).instrument(span).await
+            _ => None,
+        };
+        let unsent = match send_decision(delivery.freshness(), now, claim.released, quiet) {
+            SendDecision::Send => return self.send_and_record(delivery, summary).await,
+            SendDecision::Skip(stale) => {
+                tracing::info!(reason = %stale, "stale; skipped, not sent");
+                summary.skipped += 1;
+                Unsent::Skipped { reason: stale.to_string() }
+            }
+            SendDecision::Hold(until) => {
+                tracing::info!(%until, "inside the member's quiet hours; deferred until their end");
+                summary.deferred += 1;
+                Unsent::Deferred { until, body: delivery.to_body() }
             }
         };
-        outcomes.push((index, outcome));
-        if outcome == RecordOutcome::Retry {
-            break;
+        let unsent = [(key(delivery), unsent)];
+        match self.deadline.bound_final(with_retries(|| self.store.record_unsent_reminders(&unsent))).await {
+            Ok(Ok(())) => RecordOutcome::Done,
+            Ok(Err(error)) => retry_unrecorded(&error.to_string()),
+            Err(reached) => retry_unrecorded(&reached.to_string()),
         }
     }
-    (outcomes, summary)
-}
 
-/// Step 3 for a claimed delivery: sent, skipped (stale) or deferred (quiet
-/// hours), as [`send_decision`] says at the handled time.
-async fn decide_and_act(
-    store: &Store,
-    sender: &impl ChannelSender,
-    deadline: &Deadline,
-    now: DateTime<Utc>,
-    delivery: &Delivery,
-    claim: &ReminderClaim,
-    summary: &mut BatchSummary,
-) -> RecordOutcome {
-    let quiet = match claim.quiet_hours {
-        Some(hours) if sender.holds_in_quiet_hours() => {
-            Some((hours, member_zone(claim.user_time_zone.as_deref(), &claim.event_time_zone)))
+    /// One delivery sent and its outcome recorded at once.
+    async fn send_and_record(&self, delivery: &Delivery, summary: &mut BatchSummary) -> RecordOutcome {
+        let (outcome, retry) = send_one(self.sender, self.deadline, delivery, summary).await;
+        let outcomes = [(key(delivery), outcome)];
+        if let Err(error) = record_in_margin(self.store, DeliveryLog::Reminders, self.deadline, &outcomes).await {
+            // Sent but not logged: it goes back to SQS and the person may get a
+            // second copy (at least once, never lost).
+            tracing::error!(%error, "recording the outcome failed; the message is retried");
+            return RecordOutcome::Retry;
         }
-        _ => None,
-    };
-    let unsent = match send_decision(delivery.freshness(), now, claim.released, quiet) {
-        SendDecision::Send => return send_and_record(store, sender, deadline, delivery, summary).await,
-        SendDecision::Skip(stale) => {
-            tracing::info!(reason = %stale, "stale; skipped, not sent");
-            summary.skipped += 1;
-            Unsent::Skipped { reason: stale.to_string() }
-        }
-        SendDecision::Hold(until) => {
-            tracing::info!(%until, "inside the member's quiet hours; deferred until their end");
-            summary.deferred += 1;
-            Unsent::Deferred { until, body: delivery.to_body() }
-        }
-    };
-    let unsent = [(key(delivery), unsent)];
-    match deadline.bound_final(with_retries(|| store.record_unsent_reminders(&unsent))).await {
-        Ok(Ok(())) => RecordOutcome::Done,
-        Ok(Err(error)) => retry_unrecorded(&error.to_string()),
-        Err(reached) => retry_unrecorded(&reached.to_string()),
+        if retry { RecordOutcome::Retry } else { RecordOutcome::Done }
     }
 }
 
 fn retry_unrecorded(error: &str) -> RecordOutcome {
     tracing::error!(%error, "recording a skipped or deferred delivery failed; the message is retried");
     RecordOutcome::Retry
-}
-
-/// One delivery sent and its outcome recorded at once.
-async fn send_and_record(
-    store: &Store,
-    sender: &impl ChannelSender,
-    deadline: &Deadline,
-    delivery: &Delivery,
-    summary: &mut BatchSummary,
-) -> RecordOutcome {
-    let (outcome, retry) = send_one(sender, deadline, delivery, summary).await;
-    if let Err(error) = record_in_margin(store, DeliveryLog::Reminders, deadline, &[(key(delivery), outcome)]).await {
-        // Sent but not logged: it goes back to SQS and the person may get a
-        // second copy (at least once, never lost).
-        tracing::error!(%error, "recording the outcome failed; the message is retried");
-        return RecordOutcome::Retry;
-    }
-    if retry { RecordOutcome::Retry } else { RecordOutcome::Done }
 }
 
 /// One provider call, bounded by the deadline: the outcome, and whether the

@@ -7,6 +7,7 @@ use std::future::Future;
 use torium_aws::{AwsError, Sns};
 use torium_domain::{EndpointArn, UserEffect};
 
+/// Publishes a push to one SNS platform endpoint.
 pub trait PushPublisher: Send + Sync {
     /// Publishes `message_json` (`MessageStructure=json`) to the endpoint;
     /// returns SNS's message id.
@@ -36,6 +37,7 @@ pub trait PushPublisher: Send + Sync {
 /// [`PushPublisher`] over SNS.
 #[derive(Debug, Clone)]
 pub struct SnsPushPublisher {
+    /// The SNS adapter it publishes through.
     pub sns: Sns,
 }
 

@@ -10,8 +10,11 @@ use std::collections::HashMap;
 /// well-formed address, and when it happened.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SignUp {
+    /// Cognito's user name (its `sub`), the row's key.
     pub cognito_user_id: String,
+    /// The address signed up with, well formed.
     pub email: EmailAddress,
+    /// When the trigger ran.
     pub at: DateTime<Utc>,
 }
 
@@ -19,10 +22,13 @@ pub struct SignUp {
 /// Cognito, so they are short, and they never repeat the address itself.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SignUpError {
+    /// The event has no (or a blank) `userName`.
     #[error("the sign-up has no user name")]
     MissingUserName,
+    /// The user attributes have no (or a blank) `email`.
     #[error("the sign-up has no email address")]
     MissingEmail,
+    /// The `email` attribute is not an address.
     #[error("the email address is not valid")]
     MalformedEmail,
 }

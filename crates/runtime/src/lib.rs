@@ -8,6 +8,7 @@ pub mod config;
 mod database;
 pub mod deadline;
 pub mod metrics;
+pub mod signup_error;
 mod telemetry;
 
 use std::time::Duration;

@@ -2,56 +2,35 @@
 //! by the Cognito user id, so Cognito's retries and repeated sign-ups before
 //! confirmation update the same row. The event goes back to Cognito as it
 //! came: nothing is auto-confirmed or auto-verified here.
+//!
+//! The event is read through `aws_lambda_events`' typed view but handed back
+//! as the JSON that came: the typed event does not serialize back to what
+//! Cognito sent (`validationData: null` becomes `{}`, an absent
+//! `clientMetadata` appears as `{}`).
 
 use chrono::{DateTime, Utc};
 use serde_json::Value;
-use torium_domain::{SignUp, SignUpError};
+use torium_domain::SignUp;
 use torium_runtime::aws_lambda_events::event::cognito::CognitoEventUserPoolsPreSignup;
-use torium_runtime::lambda_runtime::Diagnostic;
-use torium_store::{Store, StoreError};
+use torium_runtime::signup_error::{SignUpTrigger, SignUpTriggerError};
+use torium_store::Store;
+use tracing::instrument;
 
-/// Why a sign-up was refused. Cognito shows the text to the app, so it is
-/// short and carries no personal data.
-#[derive(Debug, thiserror::Error)]
-pub enum PreSignUpError {
-    #[error("not a Cognito pre sign-up event: {0}")]
-    NotThisTrigger(String),
-    #[error("{0}")]
-    BadSignUp(#[from] SignUpError),
-    #[error("an account with this email address already exists")]
-    EmailTaken,
-    #[error("sign-up could not be saved, please try again ({0})")]
-    Database(StoreError),
-}
+const TRIGGER: SignUpTrigger = SignUpTrigger::PreSignUp;
 
 /// Records the sign-up in `event` at `now`; returns `event` unchanged.
-pub async fn handle_pre_signup(store: &Store, event: Value, now: DateTime<Utc>) -> Result<Value, PreSignUpError> {
-    let typed: CognitoEventUserPoolsPreSignup =
-        serde_json::from_value(event.clone()).map_err(|e| PreSignUpError::NotThisTrigger(e.to_string()))?;
+#[instrument(skip_all, fields(cognito_user_id = tracing::field::Empty, user_id = tracing::field::Empty))]
+pub async fn handle_pre_signup(store: &Store, event: Value, now: DateTime<Utc>) -> Result<Value, SignUpTriggerError> {
+    let typed: CognitoEventUserPoolsPreSignup = TRIGGER.read(&event)?;
     let header = &typed.cognito_event_user_pools_header;
     if header.trigger_source.is_none() {
-        return Err(PreSignUpError::NotThisTrigger("triggerSource is missing".to_owned()));
+        return Err(TRIGGER.not_this("triggerSource is missing"));
     }
     let signup = SignUp::from_cognito(header.user_name.as_deref(), &typed.request.user_attributes, now)?;
-    let user = store.record_signup(&signup).await.map_err(|e| match e {
-        StoreError::Conflict(_) => PreSignUpError::EmailTaken,
-        other => PreSignUpError::Database(other),
-    })?;
-    tracing::info!(user_id = user.id.0, cognito_user_id = %user.cognito_user_id, "sign-up recorded, unconfirmed");
+    let span = tracing::Span::current();
+    span.record("cognito_user_id", signup.cognito_user_id.as_str());
+    let user = store.record_signup(&signup).await.map_err(|e| TRIGGER.store_failed(e))?;
+    span.record("user_id", user.id.0);
+    tracing::info!("sign-up recorded, unconfirmed");
     Ok(event)
-}
-
-/// What Cognito (and the function's error metrics) see: a stable error
-/// type per cause, and the message.
-impl From<PreSignUpError> for Diagnostic {
-    fn from(error: PreSignUpError) -> Self {
-        let error_type = match &error {
-            PreSignUpError::NotThisTrigger(_) => "NotThisTrigger",
-            PreSignUpError::BadSignUp(_) => "BadSignUp",
-            PreSignUpError::EmailTaken => "EmailTaken",
-            PreSignUpError::Database(_) => "Database",
-        };
-        tracing::error!(error_type, %error, "trigger refused");
-        Diagnostic { error_type: error_type.to_owned(), error_message: error.to_string() }
-    }
 }

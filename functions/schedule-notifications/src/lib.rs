@@ -19,7 +19,7 @@
 //! unreachable members, whatever the member count; SQS calls are one per
 //! ten members.
 
-use chrono::TimeDelta;
+use chrono::{DateTime, TimeDelta, Utc};
 use std::collections::BTreeMap;
 use std::time::Duration;
 use torium_aws::{AwsError, MessageQueue, OutgoingMessage};
@@ -34,6 +34,7 @@ use torium_runtime::{
     sent_at,
 };
 use torium_store::{Store, StoreError};
+use tracing::instrument;
 
 /// Where and how a fan-out sends, from the environment the template sets.
 #[derive(Debug, Clone)]
@@ -202,6 +203,12 @@ fn firing_of(record: &SqsMessage, body: &str) -> Result<Firing, FanOutError> {
 /// the last finished page, and when the invocation's time runs short the rest
 /// continues in a message on this function's own queue. Every statement and
 /// queue call is bounded by `deadline`.
+#[instrument(skip_all, fields(
+    event_id = due.event_id.0,
+    reminder_id = tracing::field::Empty,
+    trigger_at = %due.trigger_at,
+    source = due.source.as_str(),
+))]
 pub async fn fan_out(
     store: &Store,
     queue: &impl MessageQueue,
@@ -210,74 +217,108 @@ pub async fn fan_out(
     due: Firing,
 ) -> Result<FanOutSummary, FanOutError> {
     let Some(event) = deadline.bound(store.event_with_member_count(due.event_id)).await?? else {
-        tracing::warn!(event_id = due.event_id.0, "event no longer exists; nothing to remind of");
+        tracing::warn!("event no longer exists; nothing to remind of");
         return Ok(FanOutSummary::default());
     };
     let recorded = match deadline.bound(store.record_firing(&due)).await? {
         Ok(recorded) => recorded,
         Err(StoreError::NotFound(_)) => {
-            tracing::warn!(event_id = due.event_id.0, "event deleted while fanning out; nothing to remind of");
+            tracing::warn!("event deleted while fanning out; nothing to remind of");
             return Ok(FanOutSummary::default());
         }
         Err(other) => return Err(other.into()),
     };
+    tracing::Span::current().record("reminder_id", recorded.id.0);
     let mut summary = FanOutSummary { reminder_id: Some(recorded.id), ..Default::default() };
     if recorded.fanned_out {
-        tracing::info!(reminder_id = recorded.id.0, "already fanned out; nothing more to send");
+        tracing::info!("already fanned out; nothing more to send");
         return Ok(summary);
     }
-    let occurrence_at = due.occurrence_at.unwrap_or_else(|| event.occurrence_at(due.trigger_at));
-    let freshness = Freshness::of_firing(event.reminder_kind, occurrence_at, due.trigger_at, config.max_lateness);
-    let stale = freshness.check(config.clock.now(), false).err();
-    if let Some(why) = stale {
-        tracing::warn!(reminder_id = recorded.id.0, reason = %why, "stale firing: every member's row is skipped");
-    }
-    let mut after = recorded.fanned_out_through.unwrap_or(UserId(0));
-    loop {
-        if deadline.time_left() < config.page_budget {
-            continue_later(queue, config, deadline, &due, after).await?;
-            summary.continued = true;
-            break;
-        }
-        let members = deadline.bound(store.event_members_page(event.id, after, config.page_size)).await??;
-        let finished = (members.len() as i64) < config.page_size;
-        let page = Page { event: &event, firing: &due, reminder_id: recorded.id, members: &members, freshness, stale };
-        send_page(store, queue, config, deadline, page, &mut summary).await?;
-        after = members.last().map_or(after, |m| m.user_id);
-        deadline.bound(store.record_fan_out_progress(recorded.id, after, finished)).await??;
-        summary.pages += 1;
-        if finished {
-            break;
-        }
-    }
-    tracing::info!(
-        event_id = event.id.0,
-        reminder_id = recorded.id.0,
-        trigger_at = %due.trigger_at,
-        source = due.source.as_str(),
-        pages = summary.pages,
-        continued = summary.continued,
-        sms = summary.per_channel.get(&Channel::Sms).copied().unwrap_or(0),
-        email = summary.per_channel.get(&Channel::Email).copied().unwrap_or(0),
-        push = summary.per_channel.get(&Channel::Push).copied().unwrap_or(0),
-        unreachable = summary.unreachable,
-        stale = summary.stale,
-        sqs_calls = summary.queue_calls,
-        "reminder fanned out"
-    );
+    let fanning = Fanning::new(&event, &due, recorded.id, config);
+    let after = recorded.fanned_out_through.unwrap_or(UserId(0));
+    send_pages(store, queue, config, deadline, &fanning, after, &mut summary).await?;
+    summary.log();
     Ok(summary)
 }
 
-/// One page of an event's members for one firing.
-struct Page<'a> {
+impl FanOutSummary {
+    /// The fan-out's one log line (its ids are the span's).
+    fn log(&self) {
+        tracing::info!(
+            pages = self.pages,
+            continued = self.continued,
+            sms = self.per_channel.get(&Channel::Sms).copied().unwrap_or(0),
+            email = self.per_channel.get(&Channel::Email).copied().unwrap_or(0),
+            push = self.per_channel.get(&Channel::Push).copied().unwrap_or(0),
+            unreachable = self.unreachable,
+            stale = self.stale,
+            sqs_calls = self.queue_calls,
+            "reminder fanned out"
+        );
+    }
+}
+
+/// One recorded firing of an event, as every page of its fan-out sends it.
+struct Fanning<'a> {
     event: &'a Event,
     firing: &'a Firing,
     reminder_id: ReminderId,
-    members: &'a [Member],
+    /// The occurrence the firing reminds of (what the texts show).
+    occurrence_at: DateTime<Utc>,
     /// The limits every delivery of the firing carries.
     freshness: Freshness,
     /// Set when the firing is already stale: every member is skipped.
     stale: Option<Stale>,
+}
+
+impl<'a> Fanning<'a> {
+    /// The firing's occurrence and freshness, checked now (by `config`'s clock).
+    fn new(event: &'a Event, firing: &'a Firing, reminder_id: ReminderId, config: &FanOutConfig) -> Self {
+        let occurrence_at = firing.occurrence_at.unwrap_or_else(|| event.occurrence_at(firing.trigger_at));
+        let freshness =
+            Freshness::of_firing(event.reminder_kind, occurrence_at, firing.trigger_at, config.max_lateness);
+        let stale = freshness.check(config.clock.now(), false).err();
+        if let Some(why) = stale {
+            tracing::warn!(reason = %why, "stale firing: every member's row is skipped");
+        }
+        Fanning { event, firing, reminder_id, occurrence_at, freshness, stale }
+    }
+}
+
+/// The pages of members after `after`, each enqueued and its progress
+/// recorded, until the last; or, when the time left is short, the rest
+/// handed to a message of its own.
+async fn send_pages(
+    store: &Store,
+    queue: &impl MessageQueue,
+    config: &FanOutConfig,
+    deadline: &Deadline,
+    fanning: &Fanning<'_>,
+    mut after: UserId,
+    summary: &mut FanOutSummary,
+) -> Result<(), FanOutError> {
+    loop {
+        if deadline.time_left() < config.page_budget {
+            continue_later(queue, config, deadline, fanning.firing, after).await?;
+            summary.continued = true;
+            return Ok(());
+        }
+        let members = deadline.bound(store.event_members_page(fanning.event.id, after, config.page_size)).await??;
+        let finished = (members.len() as i64) < config.page_size;
+        send_page(store, queue, config, deadline, Page { fanning, members: &members }, summary).await?;
+        after = members.last().map_or(after, |m| m.user_id);
+        deadline.bound(store.record_fan_out_progress(fanning.reminder_id, after, finished)).await??;
+        summary.pages += 1;
+        if finished {
+            return Ok(());
+        }
+    }
+}
+
+/// One page of an event's members for one firing.
+struct Page<'a> {
+    fanning: &'a Fanning<'a>,
+    members: &'a [Member],
 }
 
 /// Routes and renders a page, records its unreachable members and sends
@@ -292,10 +333,10 @@ async fn send_page(
 ) -> Result<(), FanOutError> {
     let (sends, skipped) = deliveries_of(&page);
     if !skipped.is_empty() {
-        if page.stale.is_none() {
+        if page.fanning.stale.is_none() {
             tracing::warn!(count = skipped.len(), "members without a usable channel were skipped");
         }
-        deadline.bound(store.record_skipped_members(page.reminder_id, &skipped)).await??;
+        deadline.bound(store.record_skipped_members(page.fanning.reminder_id, &skipped)).await??;
     }
     let sent = futures::future::try_join_all(
         sends.iter().map(|(channel, messages)| deadline.bound(queue.send_all(config.queue_url(*channel), messages))),
@@ -305,7 +346,7 @@ async fn send_page(
         summary.queue_calls += calls?;
         *summary.per_channel.entry(*channel).or_default() += messages.len();
     }
-    match page.stale {
+    match page.fanning.stale {
         Some(_) => summary.stale += skipped.len(),
         None => summary.unreachable += skipped.len(),
     }
@@ -321,10 +362,10 @@ type Skipped = Vec<(UserId, String)>;
 /// Each reachable member's message by channel, and the members skipped
 /// with the reason (no usable channel, or the whole firing is stale).
 fn deliveries_of(page: &Page<'_>) -> (Sends, Skipped) {
-    if let Some(why) = page.stale {
+    let fanning = page.fanning;
+    if let Some(why) = fanning.stale {
         return (Sends::new(), page.members.iter().map(|m| (m.user_id, why.to_string())).collect());
     }
-    let occurrence_at = page.firing.occurrence_at.unwrap_or_else(|| page.event.occurrence_at(page.firing.trigger_at));
     let mut sends = Sends::new();
     let mut skipped = Skipped::new();
     for member in page.members {
@@ -336,14 +377,14 @@ fn deliveries_of(page: &Page<'_>) -> (Sends, Skipped) {
             }
         };
         let delivery = Delivery {
-            reminder_id: page.reminder_id,
-            event_id: page.event.id,
+            reminder_id: fanning.reminder_id,
+            event_id: fanning.event.id,
             user_id: member.user_id,
-            trigger_at: page.firing.trigger_at,
+            trigger_at: fanning.firing.trigger_at,
             receiver: receiver.as_str().to_owned(),
-            content: member_reminder(page.event, occurrence_at, member, receiver.channel()),
-            event_starts_at: page.freshness.event_starts_at,
-            late_after: page.freshness.late_after,
+            content: member_reminder(fanning.event, fanning.occurrence_at, member, receiver.channel()),
+            event_starts_at: fanning.freshness.event_starts_at,
+            late_after: fanning.freshness.late_after,
         };
         sends.entry(receiver.channel()).or_default().push(OutgoingMessage {
             body: delivery.to_body(),

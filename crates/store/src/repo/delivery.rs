@@ -2,11 +2,14 @@
 //! of a firing) and `events_comments_logs` (one row per member pushed about
 //! a comment), both unique on (item, user). One statement claims a whole
 //! batch, one records every outcome of it, so ten deliveries cost the same
-//! round trips as one.
+//! round trips as one. Each is one statement: a crash between the claim and
+//! the outcome leaves the rows `pending`, and the redelivery claims them
+//! again.
 
 use super::parse_column;
 use crate::{Store, StoreError};
 use chrono::{DateTime, Utc};
+use tokio_postgres::Row;
 use torium_domain::{
     Channel, DeliveryKey, DeliveryOutcome, DeliveryStatus, EndpointArn, QuietHours, UserEffect, UserId,
 };
@@ -43,9 +46,7 @@ impl Store {
             return Ok(Vec::new());
         }
         let (table, item, items) = log.names();
-        let item_ids: Vec<i64> = claims.iter().map(|(k, _)| k.item_id).collect();
-        let users: Vec<i64> = claims.iter().map(|(k, _)| k.user_id.0).collect();
-        let channels: Vec<&str> = claims.iter().map(|(_, c)| c.as_str()).collect();
+        let columns = ClaimColumns::of(claims);
         let client = self.pool.get().await?;
         let sql = format!(
             "INSERT INTO {table} ({item}, user_id, channel) \
@@ -54,15 +55,10 @@ impl Store {
              JOIN {items} i ON i.id = c.item_id \
              JOIN users u ON u.id = c.user_id \
              ON CONFLICT ({item}, user_id) WHERE NOT adopted DO UPDATE SET status = {table}.status \
-             RETURNING {item}, user_id, status::text"
+             RETURNING {item} AS item_id, user_id, status::text AS status"
         );
-        let rows = client.query(&sql, &[&item_ids, &users, &channels]).await?;
-        rows.iter()
-            .map(|r| {
-                let key = DeliveryKey { item_id: r.get(0), user_id: UserId(r.get(1)) };
-                Ok((key, parse_column(r.get(2))?))
-            })
-            .collect()
+        let rows = client.query(&sql, &[&columns.item_ids, &columns.users, &columns.channels]).await?;
+        rows.iter().map(|r| Ok((key_of(r), parse_column(r.get("status"))?))).collect()
     }
 
     /// Records the outcome of every delivery of a batch, and what the
@@ -76,74 +72,117 @@ impl Store {
             return Ok(());
         }
         let (table, item, _) = log.names();
-        let mut items = Vec::new();
-        let mut users = Vec::new();
-        let mut statuses = Vec::new();
-        let mut message_ids: Vec<Option<&str>> = Vec::new();
-        let mut errors: Vec<Option<&str>> = Vec::new();
-        let mut sent_at: Vec<Option<DateTime<Utc>>> = Vec::new();
-        let mut opted_out: Vec<bool> = Vec::new();
-        let mut gone_endpoints: Vec<Option<&str>> = Vec::new();
+        let mut columns = OutcomeColumns::default();
         for (key, outcome) in outcomes {
-            items.push(key.item_id);
-            users.push(key.user_id.0);
-            match outcome {
-                DeliveryOutcome::Sent { provider_message_id, at } => {
-                    statuses.push(DeliveryStatus::Sent.as_str());
-                    message_ids.push(Some(provider_message_id));
-                    errors.push(None);
-                    sent_at.push(Some(*at));
-                    opted_out.push(false);
-                    gone_endpoints.push(None);
-                }
-                DeliveryOutcome::Failed { error, user_effect } => {
-                    statuses.push(DeliveryStatus::Failed.as_str());
-                    message_ids.push(None);
-                    errors.push(Some(error));
-                    sent_at.push(None);
-                    opted_out.push(matches!(user_effect, Some(UserEffect::SmsOptedOut)));
-                    gone_endpoints.push(match user_effect {
-                        Some(UserEffect::PushEndpointGone { endpoint_arn }) => Some(endpoint_arn.as_str()),
-                        _ => None,
-                    });
-                }
-            }
+            columns.push(key, outcome);
         }
         // A row the provider accepted (and may have reported on since) is
         // never written back: the outcome of a copy changes nothing.
         let accepted: Vec<&str> = DeliveryStatus::ALL.iter().filter(|s| s.was_accepted()).map(|s| s.as_str()).collect();
+        let OutcomeColumns { items, users, statuses, message_ids, errors, sent_at, opted_out, gone_endpoints } =
+            &columns;
         let client = self.pool.get().await?;
-        let sql = format!(
-            "WITH outcome AS ( \
-                 SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::text[], $5::text[], \
-                                      $6::timestamptz[], $7::boolean[], $8::text[]) \
-                     AS o(item_id, user_id, status, message_id, error, sent_at, opted_out, gone_endpoint) \
-             ), logged AS ( \
-                 UPDATE {table} l SET \
-                     status = o.status, \
-                     provider_message_id = coalesce(o.message_id, l.provider_message_id), \
-                     last_error = o.error, \
-                     sent_timestamp = coalesce(o.sent_at, l.sent_timestamp), \
-                     attempts = l.attempts + 1, \
-                     updated_at = now() \
-                 FROM outcome o \
-                 WHERE l.{item} = o.item_id AND l.user_id = o.user_id AND NOT l.adopted \
-                   AND NOT l.status = ANY($9::text[]) \
-             ), opted_out AS ( \
-                 UPDATE users SET sms_opted_out = true, sms_opted_out_at = now(), updated_at = now() \
-                 WHERE id IN (SELECT user_id FROM outcome WHERE opted_out) AND NOT sms_opted_out \
-             ) \
-             UPDATE users u SET device_arn = NULL, updated_at = now() \
-             FROM outcome o WHERE u.id = o.user_id AND u.device_arn = o.gone_endpoint"
-        );
         client
             .execute(
-                &sql,
-                &[&items, &users, &statuses, &message_ids, &errors, &sent_at, &opted_out, &gone_endpoints, &accepted],
+                &record_outcomes_sql(table, item),
+                &[items, users, statuses, message_ids, errors, sent_at, opted_out, gone_endpoints, &accepted],
             )
             .await?;
         Ok(())
     }
+}
+
+/// The statement of [`Store::record_delivery_outcomes`] on `table` (keyed
+/// by `item`): the log rows not yet accepted, the users opted out of SMS,
+/// the push endpoints gone.
+fn record_outcomes_sql(table: &str, item: &str) -> String {
+    format!(
+        "WITH outcome AS ( \
+             SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::text[], $5::text[], \
+                                  $6::timestamptz[], $7::boolean[], $8::text[]) \
+                 AS o(item_id, user_id, status, message_id, error, sent_at, opted_out, gone_endpoint) \
+         ), logged AS ( \
+             UPDATE {table} l SET \
+                 status = o.status, \
+                 provider_message_id = coalesce(o.message_id, l.provider_message_id), \
+                 last_error = o.error, \
+                 sent_timestamp = coalesce(o.sent_at, l.sent_timestamp), \
+                 attempts = l.attempts + 1, \
+                 updated_at = now() \
+             FROM outcome o \
+             WHERE l.{item} = o.item_id AND l.user_id = o.user_id AND NOT l.adopted \
+               AND NOT l.status = ANY($9::text[]) \
+         ), opted_out AS ( \
+             UPDATE users SET sms_opted_out = true, sms_opted_out_at = now(), updated_at = now() \
+             WHERE id IN (SELECT user_id FROM outcome WHERE opted_out) AND NOT sms_opted_out \
+         ) \
+         UPDATE users u SET device_arn = NULL, updated_at = now() \
+         FROM outcome o WHERE u.id = o.user_id AND u.device_arn = o.gone_endpoint"
+    )
+}
+
+/// A batch's outcomes as the statement's parallel arrays, one entry per
+/// delivery in each.
+#[derive(Default)]
+struct OutcomeColumns<'a> {
+    items: Vec<i64>,
+    users: Vec<i64>,
+    statuses: Vec<&'static str>,
+    message_ids: Vec<Option<&'a str>>,
+    errors: Vec<Option<&'a str>>,
+    sent_at: Vec<Option<DateTime<Utc>>>,
+    opted_out: Vec<bool>,
+    gone_endpoints: Vec<Option<&'a str>>,
+}
+
+impl<'a> OutcomeColumns<'a> {
+    fn push(&mut self, key: &DeliveryKey, outcome: &'a DeliveryOutcome) {
+        self.items.push(key.item_id);
+        self.users.push(key.user_id.0);
+        match outcome {
+            DeliveryOutcome::Sent { provider_message_id, at } => {
+                self.statuses.push(DeliveryStatus::Sent.as_str());
+                self.message_ids.push(Some(provider_message_id));
+                self.errors.push(None);
+                self.sent_at.push(Some(*at));
+                self.opted_out.push(false);
+                self.gone_endpoints.push(None);
+            }
+            DeliveryOutcome::Failed { error, user_effect } => {
+                self.statuses.push(DeliveryStatus::Failed.as_str());
+                self.message_ids.push(None);
+                self.errors.push(Some(error));
+                self.sent_at.push(None);
+                self.opted_out.push(matches!(user_effect, Some(UserEffect::SmsOptedOut)));
+                self.gone_endpoints.push(match user_effect {
+                    Some(UserEffect::PushEndpointGone { endpoint_arn }) => Some(endpoint_arn.as_str()),
+                    _ => None,
+                });
+            }
+        }
+    }
+}
+
+/// The claims of a batch as the claim statements' parallel arrays.
+struct ClaimColumns<'a> {
+    item_ids: Vec<i64>,
+    users: Vec<i64>,
+    channels: Vec<&'a str>,
+}
+
+impl ClaimColumns<'_> {
+    fn of(claims: &[(DeliveryKey, Channel)]) -> Self {
+        ClaimColumns {
+            item_ids: claims.iter().map(|(k, _)| k.item_id).collect(),
+            users: claims.iter().map(|(k, _)| k.user_id.0).collect(),
+            channels: claims.iter().map(|(_, c)| c.as_str()).collect(),
+        }
+    }
+}
+
+/// The key of a claimed row (its `item_id` and `user_id` columns).
+fn key_of(row: &Row) -> DeliveryKey {
+    DeliveryKey { item_id: row.get("item_id"), user_id: UserId(row.get("user_id")) }
 }
 
 impl Store {
@@ -164,6 +203,7 @@ impl Store {
 /// A claimed reminder delivery with what the send-time decision needs.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ReminderClaim {
+    /// The row's status as claimed (`pending` for a new one).
     pub status: DeliveryStatus,
     /// Released from a quiet-hours deferral (`released_at` is set): never
     /// held again, and the lateness bound no longer applies.
@@ -178,15 +218,56 @@ pub struct ReminderClaim {
     pub deferred_until: Option<DateTime<Utc>>,
 }
 
+/// [`Store::claim_reminder_deliveries`]' statement: the claim of
+/// [`Store::claim_deliveries`] on `event_reminders_logs`, joined to what the
+/// send-time decision reads.
+const CLAIM_REMINDERS: &str = "WITH claimed AS ( \
+         INSERT INTO event_reminders_logs (event_reminders_id, user_id, channel) \
+         SELECT DISTINCT ON (c.item_id, c.user_id) c.item_id, c.user_id, c.channel::delivery_channel \
+         FROM unnest($1::bigint[], $2::bigint[], $3::text[]) AS c(item_id, user_id, channel) \
+         JOIN event_reminders i ON i.id = c.item_id \
+         JOIN users u ON u.id = c.user_id \
+         ON CONFLICT (event_reminders_id, user_id) WHERE NOT adopted \
+             DO UPDATE SET status = event_reminders_logs.status \
+         RETURNING event_reminders_id, user_id, status::text AS status, released_at, deferred_until \
+     ) \
+     SELECT c.event_reminders_id AS item_id, c.user_id, c.status, c.released_at IS NOT NULL AS released, \
+            u.quiet_hours_start, u.quiet_hours_end, u.time_zone AS user_time_zone, \
+            e.time_zone AS event_time_zone, c.deferred_until \
+     FROM claimed c \
+     JOIN users u ON u.id = c.user_id \
+     JOIN event_reminders r ON r.id = c.event_reminders_id \
+     JOIN events e ON e.id = r.event_id";
+
+/// A row of [`CLAIM_REMINDERS`] as a [`ReminderClaim`].
+fn reminder_claim_of(row: &Row) -> Result<ReminderClaim, StoreError> {
+    Ok(ReminderClaim {
+        status: parse_column(row.get("status"))?,
+        released: row.get("released"),
+        quiet_hours: QuietHours::new(row.get("quiet_hours_start"), row.get("quiet_hours_end")),
+        user_time_zone: row.get("user_time_zone"),
+        event_time_zone: row.get("event_time_zone"),
+        deferred_until: row.get("deferred_until"),
+    })
+}
+
 /// Why a claimed reminder was not sent (now).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Unsent {
     /// `skipped` with the reason in `last_error` (as the fan-out records a
     /// member without a usable channel).
-    Skipped { reason: String },
+    Skipped {
+        /// Why it is not sent (the stale reason).
+        reason: String,
+    },
     /// `deferred` until the end of the member's quiet hours, with the exact
     /// body to send then.
-    Deferred { until: DateTime<Utc>, body: String },
+    Deferred {
+        /// The end of the quiet hours: when the release sends it.
+        until: DateTime<Utc>,
+        /// The delivery's queue body, sent as it is then.
+        body: String,
+    },
 }
 
 impl Store {
@@ -199,45 +280,10 @@ impl Store {
         if claims.is_empty() {
             return Ok(Vec::new());
         }
-        let item_ids: Vec<i64> = claims.iter().map(|(k, _)| k.item_id).collect();
-        let users: Vec<i64> = claims.iter().map(|(k, _)| k.user_id.0).collect();
-        let channels: Vec<&str> = claims.iter().map(|(_, c)| c.as_str()).collect();
+        let columns = ClaimColumns::of(claims);
         let client = self.pool.get().await?;
-        let rows = client
-            .query(
-                "WITH claimed AS ( \
-                     INSERT INTO event_reminders_logs (event_reminders_id, user_id, channel) \
-                     SELECT DISTINCT ON (c.item_id, c.user_id) c.item_id, c.user_id, c.channel::delivery_channel \
-                     FROM unnest($1::bigint[], $2::bigint[], $3::text[]) AS c(item_id, user_id, channel) \
-                     JOIN event_reminders i ON i.id = c.item_id \
-                     JOIN users u ON u.id = c.user_id \
-                     ON CONFLICT (event_reminders_id, user_id) WHERE NOT adopted \
-                         DO UPDATE SET status = event_reminders_logs.status \
-                     RETURNING event_reminders_id, user_id, status::text, released_at, deferred_until \
-                 ) \
-                 SELECT c.event_reminders_id, c.user_id, c.status, c.released_at IS NOT NULL, \
-                        u.quiet_hours_start, u.quiet_hours_end, u.time_zone, e.time_zone, c.deferred_until \
-                 FROM claimed c \
-                 JOIN users u ON u.id = c.user_id \
-                 JOIN event_reminders r ON r.id = c.event_reminders_id \
-                 JOIN events e ON e.id = r.event_id",
-                &[&item_ids, &users, &channels],
-            )
-            .await?;
-        rows.iter()
-            .map(|r| {
-                let key = DeliveryKey { item_id: r.get(0), user_id: UserId(r.get(1)) };
-                let claim = ReminderClaim {
-                    status: parse_column(r.get(2))?,
-                    released: r.get(3),
-                    quiet_hours: QuietHours::new(r.get(4), r.get(5)),
-                    user_time_zone: r.get(6),
-                    event_time_zone: r.get(7),
-                    deferred_until: r.get(8),
-                };
-                Ok((key, claim))
-            })
-            .collect()
+        let rows = client.query(CLAIM_REMINDERS, &[&columns.item_ids, &columns.users, &columns.channels]).await?;
+        rows.iter().map(|r| Ok((key_of(r), reminder_claim_of(r)?))).collect()
     }
 
     /// Records reminders not sent: skipped (stale) or deferred (quiet

@@ -1,3 +1,7 @@
+//! Reading events and their members: what a fan-out and a comment push
+//! need, in a constant number of statements whatever the member count.
+//! Reads only: a crash leaves nothing behind.
+
 use super::{parse_column, parse_optional_column};
 use crate::interval::PgInterval;
 use crate::{Store, StoreError};
@@ -9,37 +13,39 @@ impl Store {
         let client = self.pool.get().await?;
         let row = client
             .query_opt(
-                "SELECT e.id, e.group_id, e.name, coalesce(e.description, ''), e.event_timestamp, e.time_zone, \
-                        e.reminder::text, e.schedule_period, \
-                        CASE WHEN e.is_budget THEN round(e.budget::float8::numeric, 2)::text END, \
+                "SELECT e.id, e.group_id, e.name, coalesce(e.description, '') AS description, e.event_timestamp, \
+                        e.time_zone, e.reminder::text AS reminder, e.schedule_period, \
+                        CASE WHEN e.is_budget THEN round(e.budget::float8::numeric, 2)::text END AS budget, \
                         e.next_reminder_at, \
                         (SELECT count(DISTINCT eu.user_id) FROM events_users eu WHERE eu.event_id = e.id) \
+                            AS member_count \
                  FROM events e WHERE e.id = $1",
                 &[&id.0],
             )
             .await?;
         let Some(r) = row else { return Ok(None) };
         let budget = r
-            .get::<_, Option<&str>>(8)
+            .get::<_, Option<&str>>("budget")
             .map(|text| Pln::from_decimal_str(text).map_err(|e| StoreError::Invalid(format!("stored budget: {e}"))))
             .transpose()?;
         Ok(Some(Event {
-            id: EventId(r.get(0)),
-            group_id: GroupId(r.get(1)),
-            name: r.get(2),
-            description: r.get(3),
-            event_at: r.get(4),
-            time_zone: r.get(5),
-            reminder_kind: parse_column(r.get(6))?,
-            schedule_period: r.get::<_, PgInterval>(7).0,
+            id: EventId(r.get("id")),
+            group_id: GroupId(r.get("group_id")),
+            name: r.get("name"),
+            description: r.get("description"),
+            event_at: r.get("event_timestamp"),
+            time_zone: r.get("time_zone"),
+            reminder_kind: parse_column(r.get("reminder"))?,
+            schedule_period: r.get::<_, PgInterval>("schedule_period").0,
             budget,
-            next_reminder_at: r.get(9),
-            member_count: r.get(10),
+            next_reminder_at: r.get("next_reminder_at"),
+            member_count: r.get("member_count"),
         }))
     }
 
     /// Every member of an event with what a delivery needs: contact data and
-    /// the payment URL of their bank. One round trip whatever the count.
+    /// the payment URL of their bank. One round trip whatever the count. For
+    /// tests: the fan-out reads [`Store::event_members_page`].
     pub async fn event_members(&self, id: EventId) -> Result<Vec<Member>, StoreError> {
         self.event_members_page(id, UserId(0), i64::MAX).await
     }
@@ -53,8 +59,9 @@ impl Store {
             .query(
                 // The page's ids first (the (event, user) index), then those
                 // users by primary key: never a scan of every user.
-                "SELECT u.id, u.email, u.mobile_number, u.reminder_preferences::text, u.device_arn, o.url, \
-                        u.sms_opted_out, u.email_suppressed_at IS NOT NULL \
+                "SELECT u.id, u.email, u.mobile_number, u.reminder_preferences::text AS reminder_preferences, \
+                        u.device_arn, o.url AS payment_url, u.sms_opted_out, \
+                        u.email_suppressed_at IS NOT NULL AS email_suppressed \
                  FROM users u \
                  LEFT JOIN organizations o ON o.id = u.organization_id \
                  WHERE u.id = ANY(ARRAY( \
@@ -68,14 +75,14 @@ impl Store {
             .map(|r| {
                 // Contact data that are not well formed read as missing.
                 Ok(Member {
-                    user_id: UserId(r.get(0)),
-                    email: EmailAddress::parse(r.get(1)).ok(),
-                    mobile_number: r.get::<_, Option<&str>>(2).and_then(|n| E164Number::parse(n).ok()),
-                    reminder_preference: parse_optional_column(r.get(3))?,
-                    device_arn: r.get::<_, Option<&str>>(4).and_then(|a| EndpointArn::parse(a).ok()),
-                    organization_payment_url: r.get(5),
-                    sms_opted_out: r.get(6),
-                    email_suppressed: r.get(7),
+                    user_id: UserId(r.get("id")),
+                    email: EmailAddress::parse(r.get("email")).ok(),
+                    mobile_number: r.get::<_, Option<&str>>("mobile_number").and_then(|n| E164Number::parse(n).ok()),
+                    reminder_preference: parse_optional_column(r.get("reminder_preferences"))?,
+                    device_arn: r.get::<_, Option<&str>>("device_arn").and_then(|a| EndpointArn::parse(a).ok()),
+                    organization_payment_url: r.get("payment_url"),
+                    sms_opted_out: r.get("sms_opted_out"),
+                    email_suppressed: r.get("email_suppressed"),
                 })
             })
             .collect()
@@ -86,7 +93,9 @@ impl Store {
 /// and every other member with a push endpoint.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CommentAudience {
+    /// The event's name, as the push names it.
     pub event_name: String,
+    /// The comment author's address, `None` when the author is gone.
     pub author_email: Option<String>,
     /// (member, endpoint ARN), the author excluded.
     pub receivers: Vec<(UserId, String)>,
@@ -102,7 +111,7 @@ impl Store {
         let client = self.pool.get().await?;
         let Some(event) = client
             .query_opt(
-                "SELECT e.name, (SELECT email FROM users WHERE id = $2) FROM events e WHERE e.id = $1",
+                "SELECT e.name, (SELECT email FROM users WHERE id = $2) AS author_email FROM events e WHERE e.id = $1",
                 &[&event_id.0, &author_id.0],
             )
             .await?
@@ -119,8 +128,8 @@ impl Store {
             )
             .await?
             .iter()
-            .map(|r| (UserId(r.get(0)), r.get(1)))
+            .map(|r| (UserId(r.get("id")), r.get("device_arn")))
             .collect();
-        Ok(Some(CommentAudience { event_name: event.get(0), author_email: event.get(1), receivers }))
+        Ok(Some(CommentAudience { event_name: event.get("name"), author_email: event.get("author_email"), receivers }))
     }
 }

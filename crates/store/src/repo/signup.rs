@@ -6,6 +6,7 @@ use super::users::{USER_COLUMNS, user_from_row};
 use crate::{Store, StoreError, TransactionError};
 use deadpool_postgres::Transaction;
 use std::future::Future;
+use tokio_postgres::Row;
 use torium_domain::{SignUp, User};
 
 impl Store {
@@ -50,45 +51,51 @@ impl Store {
 }
 
 async fn upsert_in(tx: &Transaction<'_>, signup: &SignUp, confirm: bool) -> Result<User, StoreError> {
-    {
-        let holders = tx
-            .query(
-                "SELECT id, cognito_user_id, is_confirmed FROM users \
-                 WHERE cognito_user_id = $1 OR lower(email) = lower($2) FOR UPDATE",
-                &[&signup.cognito_user_id, &signup.email.as_str()],
+    make_room_for(tx, signup).await?;
+    let sql = format!(
+        "INSERT INTO users (cognito_user_id, email, \"timestamp\", is_confirmed, confirmed_at) \
+         VALUES ($1, $2, $3::timestamptz, $4::boolean, CASE WHEN $4::boolean THEN $3::timestamptz END) \
+         ON CONFLICT (cognito_user_id) DO UPDATE SET \
+             email = CASE WHEN users.is_confirmed THEN users.email ELSE EXCLUDED.email END, \
+             \"timestamp\" = CASE WHEN users.is_confirmed OR EXCLUDED.is_confirmed THEN users.\"timestamp\" ELSE EXCLUDED.\"timestamp\" END, \
+             is_confirmed = users.is_confirmed OR EXCLUDED.is_confirmed, \
+             confirmed_at = COALESCE(users.confirmed_at, EXCLUDED.confirmed_at), \
+             updated_at = CASE WHEN users.is_confirmed AND EXCLUDED.is_confirmed THEN users.updated_at ELSE now() END \
+         RETURNING {USER_COLUMNS}"
+    );
+    let row = tx.query_one(&sql, &[&signup.cognito_user_id, &signup.email.as_str(), &signup.at, &confirm]).await?;
+    user_from_row(&row)
+}
+
+/// Other rows holding the sign-up's address (locked until the commit): a
+/// confirmed one is a [`StoreError::Conflict`]; an abandoned (unconfirmed)
+/// one is deleted when the sign-up has its own row, or else becomes it.
+async fn make_room_for(tx: &Transaction<'_>, signup: &SignUp) -> Result<(), StoreError> {
+    let holders = tx
+        .query(
+            "SELECT id, cognito_user_id, is_confirmed FROM users \
+             WHERE cognito_user_id = $1 OR lower(email) = lower($2) FOR UPDATE",
+            &[&signup.cognito_user_id, &signup.email.as_str()],
+        )
+        .await?;
+    let is_own = |r: &Row| r.get::<_, &str>("cognito_user_id") == signup.cognito_user_id;
+    let own_row_exists = holders.iter().any(is_own);
+    for other in holders.iter().filter(|r| !is_own(r)) {
+        let other_id: i64 = other.get("id");
+        if other.get::<_, bool>("is_confirmed") {
+            return Err(StoreError::Conflict(format!(
+                "the email address is already used by confirmed user {other_id}"
+            )));
+        }
+        if own_row_exists {
+            tx.execute("DELETE FROM users WHERE id = $1", &[&other_id]).await?;
+        } else {
+            tx.execute(
+                "UPDATE users SET cognito_user_id = $2, updated_at = now() WHERE id = $1",
+                &[&other_id, &signup.cognito_user_id],
             )
             .await?;
-        let own_row_exists = holders.iter().any(|r| r.get::<_, &str>(1) == signup.cognito_user_id);
-        for other in holders.iter().filter(|r| r.get::<_, &str>(1) != signup.cognito_user_id) {
-            let other_id: i64 = other.get(0);
-            if other.get::<_, bool>(2) {
-                return Err(StoreError::Conflict(format!(
-                    "the email address is already used by confirmed user {other_id}"
-                )));
-            }
-            // An abandoned sign-up with this address: the new one replaces it.
-            if own_row_exists {
-                tx.execute("DELETE FROM users WHERE id = $1", &[&other_id]).await?;
-            } else {
-                tx.execute(
-                    "UPDATE users SET cognito_user_id = $2, updated_at = now() WHERE id = $1",
-                    &[&other_id, &signup.cognito_user_id],
-                )
-                .await?;
-            }
         }
-        let sql = format!(
-            "INSERT INTO users (cognito_user_id, email, \"timestamp\", is_confirmed, confirmed_at) \
-             VALUES ($1, $2, $3::timestamptz, $4::boolean, CASE WHEN $4::boolean THEN $3::timestamptz END) \
-             ON CONFLICT (cognito_user_id) DO UPDATE SET \
-                 email = CASE WHEN users.is_confirmed THEN users.email ELSE EXCLUDED.email END, \
-                 \"timestamp\" = CASE WHEN users.is_confirmed OR EXCLUDED.is_confirmed THEN users.\"timestamp\" ELSE EXCLUDED.\"timestamp\" END, \
-                 is_confirmed = users.is_confirmed OR EXCLUDED.is_confirmed, \
-                 confirmed_at = COALESCE(users.confirmed_at, EXCLUDED.confirmed_at), \
-                 updated_at = CASE WHEN users.is_confirmed AND EXCLUDED.is_confirmed THEN users.updated_at ELSE now() END \
-             RETURNING {USER_COLUMNS}"
-        );
-        let row = tx.query_one(&sql, &[&signup.cognito_user_id, &signup.email.as_str(), &signup.at, &confirm]).await?;
-        user_from_row(&row)
     }
+    Ok(())
 }
