@@ -7,6 +7,7 @@ use std::future::Future;
 /// The custom attribute that carries the database user id in the app's tokens.
 pub const USER_ID_ATTRIBUTE: &str = "custom:user_id";
 
+/// Where the post-confirmation trigger writes the user id back.
 pub trait UserAttributes: Send + Sync {
     /// Sets `custom:user_id` on the user (idempotent: the same value again is a no-op).
     fn set_user_id(
@@ -24,10 +25,12 @@ pub struct CognitoUserAttributes {
 }
 
 impl CognitoUserAttributes {
+    /// A client from the SDK configuration.
     pub fn new(config: &aws_config::SdkConfig) -> Self {
         CognitoUserAttributes { client: aws_sdk_cognitoidentityprovider::Client::new(config) }
     }
 
+    /// The SDK client, for calls this adapter does not wrap.
     pub fn client(&self) -> &aws_sdk_cognitoidentityprovider::Client {
         &self.client
     }

@@ -16,9 +16,14 @@ pub enum FailureKind {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{operation} failed ({kind:?}{}): {message}", code.as_deref().map(|c| format!(", {c}")).unwrap_or_default())]
 pub struct AwsError {
+    /// The SDK operation that failed (`Publish`, `SendMessageBatch`, …).
     pub operation: &'static str,
+    /// Whether to retry.
     pub kind: FailureKind,
+    /// The service's error code (`Throttling`, `InvalidParameter`, …);
+    /// `None` when the failure never reached the service or it gave none.
     pub code: Option<String>,
+    /// What went wrong, in the SDK's or the service's words.
     pub message: String,
 }
 
@@ -45,6 +50,7 @@ impl AwsError {
         AwsError { code, ..self }
     }
 
+    /// True when retrying later may succeed.
     pub fn is_transient(&self) -> bool {
         self.kind == FailureKind::Transient
     }

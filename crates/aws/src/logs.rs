@@ -5,20 +5,25 @@ use crate::error::{AwsError, classify};
 /// One log event.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LogLine {
+    /// When it was logged, in milliseconds since the Unix epoch.
     pub timestamp_ms: i64,
+    /// The line as the function wrote it.
     pub message: String,
 }
 
+/// Reads log events through `FilterLogEvents`.
 #[derive(Debug, Clone)]
 pub struct CloudWatchLogs {
     client: aws_sdk_cloudwatchlogs::Client,
 }
 
 impl CloudWatchLogs {
+    /// A client from the SDK configuration.
     pub fn new(config: &aws_config::SdkConfig) -> Self {
         CloudWatchLogs { client: aws_sdk_cloudwatchlogs::Client::new(config) }
     }
 
+    /// The SDK client, for calls this adapter does not wrap.
     pub fn client(&self) -> &aws_sdk_cloudwatchlogs::Client {
         &self.client
     }

@@ -21,6 +21,7 @@ pub(crate) const DEFAULT_SEND_CONCURRENCY: usize = 8;
 /// One message for a FIFO queue.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OutgoingMessage {
+    /// The message body (JSON, one of the domain's message types).
     pub body: String,
     /// Messages of one group are delivered in order, one at a time.
     pub group_id: String,
@@ -47,6 +48,8 @@ pub struct SqsQueue {
 }
 
 impl SqsQueue {
+    /// A client from the SDK configuration, sending with the default
+    /// concurrency.
     pub fn new(config: &aws_config::SdkConfig) -> Self {
         SqsQueue { client: aws_sdk_sqs::Client::new(config), send_concurrency: DEFAULT_SEND_CONCURRENCY }
     }
@@ -57,6 +60,7 @@ impl SqsQueue {
         self
     }
 
+    /// The SDK client, for calls this adapter does not wrap.
     pub fn client(&self) -> &aws_sdk_sqs::Client {
         &self.client
     }
@@ -199,6 +203,8 @@ impl DeadLetter<'_> {
 
 /// Where a consumer sets poison messages aside.
 pub trait DeadLetterQueue: Send + Sync {
+    /// Sends the message, with why it was set aside, to the dead-letter
+    /// queue.
     fn set_aside(&self, letter: &DeadLetter<'_>) -> impl Future<Output = Result<(), AwsError>> + Send;
 }
 
@@ -210,10 +216,12 @@ pub struct SqsDeadLetters {
 }
 
 impl SqsDeadLetters {
+    /// The dead-letter queue at `queue_url`, through `queue`'s client.
     pub fn new(queue: &SqsQueue, queue_url: impl Into<String>) -> Self {
         SqsDeadLetters { client: queue.client.clone(), queue_url: queue_url.into() }
     }
 
+    /// The dead-letter queue's URL.
     pub fn queue_url(&self) -> &str {
         &self.queue_url
     }

@@ -4,6 +4,7 @@ use std::future::Future;
 /// Reads secrets (the database credentials, the alerts webhook URL). Called
 /// once per cold start, never per invocation.
 pub trait SecretStore: Send + Sync {
+    /// The secret's `SecretString`.
     fn secret_string(&self, secret_id: &str) -> impl Future<Output = Result<String, AwsError>> + Send;
 }
 
@@ -16,6 +17,7 @@ pub struct SecretsManager {
 
 #[cfg(feature = "secrets")]
 impl SecretsManager {
+    /// A client from the SDK configuration.
     pub fn new(config: &aws_config::SdkConfig) -> Self {
         SecretsManager { client: aws_sdk_secretsmanager::Client::new(config) }
     }

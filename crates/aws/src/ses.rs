@@ -8,9 +8,12 @@ use aws_sdk_sesv2::types::{Body, Content, Destination, EmailContent, Message};
 pub struct EmailOptions {
     /// A verified SES identity.
     pub from_address: String,
+    /// The SES configuration set whose event destination reports back
+    /// (`SES_CONFIGURATION_SET`); `None` sends without one (no reports).
     pub configuration_set: Option<String>,
 }
 
+/// Sends email through SES v2 `SendEmail`.
 #[derive(Debug, Clone)]
 pub struct Ses {
     client: aws_sdk_sesv2::Client,
@@ -21,10 +24,12 @@ fn utf8(operation: &'static str, data: &str) -> Result<Content, AwsError> {
 }
 
 impl Ses {
+    /// A client from the SDK configuration.
     pub fn new(config: &aws_config::SdkConfig) -> Self {
         Ses { client: aws_sdk_sesv2::Client::new(config) }
     }
 
+    /// The SDK client, for calls this adapter does not wrap.
     pub fn client(&self) -> &aws_sdk_sesv2::Client {
         &self.client
     }

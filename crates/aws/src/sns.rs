@@ -27,10 +27,12 @@ fn string_attribute(operation: &'static str, value: &str) -> Result<MessageAttri
 }
 
 impl Sns {
+    /// A client from the SDK configuration.
     pub fn new(config: &aws_config::SdkConfig) -> Self {
         Sns { client: aws_sdk_sns::Client::new(config) }
     }
 
+    /// The SDK client, for calls this adapter does not wrap.
     pub fn client(&self) -> &aws_sdk_sns::Client {
         &self.client
     }

@@ -8,9 +8,12 @@ use chrono::{DateTime, SecondsFormat, TimeDelta, Utc};
 use serde_json::{Value, json};
 use std::collections::{HashMap, HashSet};
 
+/// How urgent a finding is; notices are ordered most severe first.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Severity {
+    /// Worth a look while there is time to act (orange).
     Warning,
+    /// Needs action now (red).
     Critical,
 }
 
@@ -22,8 +25,11 @@ pub struct Finding {
     pub kind: String,
     /// The function, queue or channel it is about ("" when there is one of a kind).
     pub subject: String,
+    /// How urgent it is.
     pub severity: Severity,
+    /// The chat message's one-line heading.
     pub title: String,
+    /// The details under it: counts, ids, what to do.
     pub description: String,
 }
 
@@ -37,19 +43,32 @@ impl Finding {
 /// A condition told about before and not cleared yet.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OpenCondition {
+    /// The condition's [`Finding::key`].
     pub key: String,
+    /// The title it was last told with (a resolved notice repeats it).
     pub title: String,
+    /// When the chat was last told about it.
     pub last_posted_at: DateTime<Utc>,
 }
 
+/// One line of this run's chat message.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Notice {
+    /// A condition not open before.
     Started(Finding),
+    /// An open condition, told again after the repeat interval.
     Ongoing(Finding),
-    Resolved { key: String, title: String },
+    /// An open condition no check found this run.
+    Resolved {
+        /// The condition's key.
+        key: String,
+        /// The title it was told with.
+        title: String,
+    },
 }
 
 impl Notice {
+    /// The condition the notice is about.
     pub fn key(&self) -> String {
         match self {
             Notice::Started(f) | Notice::Ongoing(f) => f.key(),
@@ -101,10 +120,13 @@ pub fn plan_alerts(
 pub struct DeliveryRates {
     /// Emails sent in the window (sent, delivered, bounced, complained, rejected).
     pub emails_sent: i64,
+    /// Of those, the ones SES reported bounced.
     pub emails_bounced: i64,
+    /// Of those, the ones whose receiver complained.
     pub emails_complained: i64,
     /// SMS with a delivery receipt in the window (delivered or failed).
     pub sms_reported: i64,
+    /// Of those, the ones the receipt says failed.
     pub sms_failed: i64,
 }
 
@@ -189,8 +211,11 @@ fn percent(rate: f64) -> String {
 /// An event the scheduler could not read the schedule of.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UnreadableSchedule {
+    /// `events.id`.
     pub event_id: i64,
+    /// `events.time_zone` as stored.
     pub time_zone: String,
+    /// Why it cannot be read (`events.schedule_error`).
     pub error: String,
 }
 
@@ -222,9 +247,12 @@ pub fn unreadable_schedules_finding(sample: &[UnreadableSchedule], total: i64) -
     })
 }
 
+/// The chat webhook's payload shape (`ALERTS_WEBHOOK_FORMAT`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum WebhookFormat {
+    /// Discord: `embeds`, at most ten.
     Discord,
+    /// Slack: `attachments`.
     Slack,
 }
 

@@ -12,10 +12,13 @@ use std::fmt;
 /// never the value.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum ContactError {
+    /// Not a plus and 7 to 15 digits.
     #[error("the phone number is not in E.164 form")]
     NotE164,
+    /// Not a plausible address.
     #[error("the email address is not valid")]
     NotAnEmailAddress,
+    /// Not an `arn:` string.
     #[error("the receiver is not an endpoint ARN")]
     NotAnEndpointArn,
 }

@@ -10,7 +10,9 @@ use chrono::{DateTime, Utc};
 /// as the log a statement works on says.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct DeliveryKey {
+    /// The reminder firing's or the comment's id.
     pub item_id: i64,
+    /// The member the row is for.
     pub user_id: UserId,
 }
 
@@ -29,8 +31,21 @@ impl DeliveryKey {
 /// What happened to one delivery.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum DeliveryOutcome {
-    Sent { provider_message_id: String, at: DateTime<Utc> },
-    Failed { error: String, user_effect: Option<UserEffect> },
+    /// The provider accepted it.
+    Sent {
+        /// The provider's id for the message (what its reports name).
+        provider_message_id: String,
+        /// When it was accepted.
+        at: DateTime<Utc>,
+    },
+    /// The provider refused it.
+    Failed {
+        /// Why, for the row's `last_error`.
+        error: String,
+        /// What the refusal says about the user's number or endpoint; `None`
+        /// when nothing.
+        user_effect: Option<UserEffect>,
+    },
 }
 
 /// A provider's verdict about the user's address, kept on the user row.
@@ -40,5 +55,8 @@ pub enum UserEffect {
     SmsOptedOut,
     /// The push endpoint is disabled or gone: forget it, so the next
     /// reminder falls back to email.
-    PushEndpointGone { endpoint_arn: EndpointArn },
+    PushEndpointGone {
+        /// The endpoint to forget (only if the user still has it).
+        endpoint_arn: EndpointArn,
+    },
 }

@@ -20,8 +20,10 @@ pub struct Freshness {
 /// Why a reminder is not sent any more.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum Stale {
+    /// A `once` reminder whose event has started.
     #[error("the event already started")]
     EventStarted,
+    /// A periodical firing past its lateness bound.
     #[error("later than the lateness bound after its trigger time")]
     TooLate,
 }

@@ -17,16 +17,31 @@ use std::collections::BTreeMap;
 /// Why a message body cannot be read.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum MessageError {
+    /// The body is not JSON (the parser's message).
     #[error("message body is not JSON: {0}")]
     NotJson(String),
+    /// The body is JSON but not an object.
     #[error("message body is not a JSON object")]
     NotAnObject,
+    /// A field the message needs is absent (its name).
     #[error("missing field `{0}`")]
     MissingField(String),
+    /// A field is there but unreadable: its name and why.
     #[error("field `{field}` invalid: {reason}")]
-    InvalidField { field: String, reason: String },
+    InvalidField {
+        /// The field's name.
+        field: String,
+        /// What is wrong with its value.
+        reason: String,
+    },
+    /// The `type` tag names another message than the one expected.
     #[error("unknown message type {found:?}, expected {expected:?}")]
-    UnknownType { found: String, expected: &'static str },
+    UnknownType {
+        /// The body's `type`.
+        found: String,
+        /// The `type` the reader wanted.
+        expected: &'static str,
+    },
 }
 
 fn invalid(field: &str, reason: impl Into<String>) -> MessageError {
@@ -158,7 +173,9 @@ fn typed_instant(instant: DateTime<Utc>) -> String {
 /// body (a firing is due) or the HTTP API's legacy body ("notify now").
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ReminderRequest {
+    /// A scheduled firing is due (schedule-events' typed body).
     Due(ReminderDue),
+    /// The API's "notify now" (its legacy body).
     NotifyNow(NotifyNow),
     /// A fan-out that stopped before its last page (its time ran out) goes
     /// on: the firing, whose progress is recorded with it.
@@ -206,32 +223,22 @@ impl ReminderRequest {
 /// The API's "notify now": remind every member of the event now.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct NotifyNow {
+    /// The event to remind every member of.
     pub event_id: EventId,
     /// The event's own time as the API read it (`events.event_timestamp`):
     /// the occurrence the texts show.
     pub event_at: DateTime<Utc>,
 }
 
-impl NotifyNow {
-    /// The body exactly as the API writes it: attribute-style fields, the
-    /// time as Python's `str()` of a naive UTC datetime.
-    pub fn to_legacy_body(&self) -> String {
-        let time = self.event_at.naive_utc().format("%Y-%m-%d %H:%M:%S%.f").to_string();
-        json!({
-            "event_id": {"DataType": "String", "StringValue": self.event_id.to_string()},
-            "event_timestamp": {"DataType": "String", "StringValue": time},
-        })
-        .to_string()
-    }
-}
-
 /// One firing of an event's reminder, as the fan-out records and sends it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Firing {
+    /// The event whose reminder fires.
     pub event_id: EventId,
     /// The firing's key with `source`: the trigger time of a scheduled
     /// firing, the request time of a "notify now".
     pub trigger_at: DateTime<Utc>,
+    /// Who asked for it: the schedule or a "notify now".
     pub source: ReminderSource,
     /// The occurrence the texts show, when the message names it; otherwise
     /// the event's occurrence for `trigger_at`.
@@ -298,7 +305,9 @@ impl From<ReminderDue> for Firing {
 /// `schedule-notifications`, written by schedule-events).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ReminderDue {
+    /// The event whose reminder is due.
     pub event_id: EventId,
+    /// The scheduled firing time.
     pub trigger_at: DateTime<Utc>,
 }
 
@@ -315,6 +324,7 @@ impl ReminderDue {
         }
     }
 
+    /// The typed body (`type: reminder_due`).
     pub fn to_body(&self) -> String {
         json!({ "type": Self::TYPE, "event_id": self.event_id, "trigger_at": typed_instant(self.trigger_at) })
             .to_string()
@@ -334,13 +344,16 @@ impl ReminderDue {
 /// What a delivery sends, per channel.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum DeliveryContent {
+    /// A text message.
     Sms {
+        /// The SMS text as sent.
         text: String,
     },
     /// Its body fields are `subject`, `html` and `text`.
     Email(EmailContent),
     /// `message` is the SNS `MessageStructure=json` message.
     Push {
+        /// The SNS `MessageStructure=json` message.
         message: String,
     },
 }
@@ -349,9 +362,27 @@ pub enum DeliveryContent {
 /// sender hands its provider.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Addressed<'a> {
-    Sms { to: E164Number, text: &'a str },
-    Email { to: EmailAddress, email: &'a EmailContent },
-    Push { to: EndpointArn, message: &'a str },
+    /// A text message.
+    Sms {
+        /// The member's number.
+        to: E164Number,
+        /// The SMS text.
+        text: &'a str,
+    },
+    /// An email.
+    Email {
+        /// The member's address.
+        to: EmailAddress,
+        /// Subject and bodies.
+        email: &'a EmailContent,
+    },
+    /// A mobile push.
+    Push {
+        /// The member's app endpoint.
+        to: EndpointArn,
+        /// The SNS `MessageStructure=json` message.
+        message: &'a str,
+    },
 }
 
 impl Addressed<'_> {
@@ -369,12 +400,17 @@ impl Addressed<'_> {
 /// `send-push`). Only the suite writes these, so there is no legacy form.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Delivery {
+    /// The firing (`event_reminders.id`) this delivery is part of.
     pub reminder_id: ReminderId,
+    /// The event reminded of.
     pub event_id: EventId,
+    /// The member reminded.
     pub user_id: UserId,
+    /// The firing's trigger time.
     pub trigger_at: DateTime<Utc>,
     /// Phone number, email address or SNS endpoint ARN, per channel.
     pub receiver: String,
+    /// What is sent, which also says the channel.
     pub content: DeliveryContent,
     /// A `once` reminder's event start: not sent from then on. Absent in
     /// older bodies (never stale).
@@ -387,6 +423,7 @@ pub struct Delivery {
 impl Delivery {
     const TYPE: &'static str = "delivery";
 
+    /// Reads the typed body (`type: delivery`).
     pub fn parse(body: &str) -> Result<Self, MessageError> {
         let fields = Fields::parse(body, Self::TYPE, false)?;
         let channel: Channel =
@@ -417,6 +454,7 @@ impl Delivery {
         Freshness { event_starts_at: self.event_starts_at, late_after: self.late_after }
     }
 
+    /// The typed body (`type: delivery`), the content's fields inline.
     pub fn to_body(&self) -> String {
         let mut body = json!({
             "type": Self::TYPE,
@@ -445,6 +483,7 @@ impl Delivery {
         body.to_string()
     }
 
+    /// The channel its content is for.
     pub fn channel(&self) -> Channel {
         match self.content {
             DeliveryContent::Sms { .. } => Channel::Sms,
@@ -484,8 +523,11 @@ impl Delivery {
 /// A user was invited to a group (queue `group-invitation`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct GroupInvitation {
+    /// The invitation (`group_invitation_logs.id`).
     pub invitation_id: InvitationId,
+    /// The invited user.
     pub user_id: UserId,
+    /// The group they are invited to.
     pub group_id: GroupId,
 }
 
@@ -507,6 +549,7 @@ impl GroupInvitation {
         })
     }
 
+    /// The typed body (`type: group_invitation`).
     pub fn to_body(&self) -> String {
         json!({
             "type": Self::TYPE,
@@ -521,10 +564,15 @@ impl GroupInvitation {
 /// A member commented on an event (queue `comment-push`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CommentPosted {
+    /// The comment (`events_comments.id`).
     pub comment_id: CommentId,
+    /// The event commented on.
     pub event_id: EventId,
+    /// When it was posted.
     pub commented_at: DateTime<Utc>,
+    /// Who wrote it (not pushed to).
     pub author_id: UserId,
+    /// The comment's text, previewed in the push.
     pub comment: String,
 }
 
@@ -548,6 +596,7 @@ impl CommentPosted {
         })
     }
 
+    /// The typed body (`type: comment_posted`).
     pub fn to_body(&self) -> String {
         json!({
             "type": Self::TYPE,
@@ -567,6 +616,21 @@ impl CommentPosted {
 #[cfg(test)]
 fn parse_attribute_body(body: &str) -> Result<BTreeMap<String, String>, MessageError> {
     attribute_fields(json_object(body)?)
+}
+
+/// Only the tests write the API's body.
+#[cfg(test)]
+impl NotifyNow {
+    /// The body exactly as the API writes it: attribute-style fields, the
+    /// time as Python's `str()` of a naive UTC datetime.
+    fn to_legacy_body(self) -> String {
+        let time = self.event_at.naive_utc().format("%Y-%m-%d %H:%M:%S%.f").to_string();
+        json!({
+            "event_id": {"DataType": "String", "StringValue": self.event_id.to_string()},
+            "event_timestamp": {"DataType": "String", "StringValue": time},
+        })
+        .to_string()
+    }
 }
 
 #[cfg(test)]

@@ -56,19 +56,29 @@ id_type!(
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{value:?} is not a valid {kind}")]
 pub struct UnknownVariant {
+    /// The enum's name in words (`"channel"`, `"delivery status"`).
     pub kind: &'static str,
+    /// The text that was read.
     pub value: String,
 }
 
 macro_rules! string_enum {
-    ($(#[$doc:meta])* $name:ident, $kind:literal { $($variant:ident => $text:literal),+ $(,)? }) => {
+    ($(#[$doc:meta])* $name:ident, $kind:literal {
+        $($(#[$variant_doc:meta])* $variant:ident => $text:literal),+ $(,)?
+    }) => {
         $(#[$doc])*
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
         pub enum $name {
-            $(#[serde(rename = $text)] $variant),+
+            $(
+                $(#[$variant_doc])*
+                #[doc = concat!("Spelled `", $text, "` in Postgres and on the wire.")]
+                #[serde(rename = $text)]
+                $variant
+            ),+
         }
 
         impl $name {
+            /// Every variant, in declaration order.
             pub const ALL: &'static [$name] = &[$($name::$variant),+];
 
             /// The spelling used in Postgres and on the wire.
@@ -124,10 +134,26 @@ string_enum!(
 string_enum!(
     /// A delivery log row's state.
     DeliveryStatus, "delivery status" {
-        Pending => "pending", Sent => "sent", Failed => "failed", Skipped => "skipped",
+        /// Recorded, not sent yet (the column's default).
+        Pending => "pending",
+        /// The provider accepted it (`provider_message_id` is its id).
+        Sent => "sent",
+        /// The send failed, or a provider reported a failure (the reason is in
+        /// `last_error`).
+        Failed => "failed",
+        /// Not sent, on purpose: no usable channel, stale, or a duplicate
+        /// (the row's reason says which).
+        Skipped => "skipped",
         // What the providers reported after they accepted it (delivery-events).
-        Delivered => "delivered", Bounced => "bounced", Complained => "complained", Rejected => "rejected",
-        // Held in the member's quiet hours until `deferred_until` (V8).
+        /// The provider reported it delivered.
+        Delivered => "delivered",
+        /// SES reported a bounce.
+        Bounced => "bounced",
+        /// The receiver marked the email as spam.
+        Complained => "complained",
+        /// SES took the email but would not send it on (a Reject event).
+        Rejected => "rejected",
+        /// Held in the member's quiet hours until `deferred_until` (V8).
         Deferred => "deferred"
     }
 );
@@ -135,48 +161,77 @@ string_enum!(
 /// A row of `users`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct User {
+    /// `users.id`.
     pub id: UserId,
+    /// The Cognito user's `sub` (`users.cognito_user_id`, unique).
     pub cognito_user_id: String,
+    /// `users.email` as stored, not checked (the API writes it too).
     pub email: String,
+    /// `users.username`; `None` when the sign-up gave none.
     pub username: Option<String>,
+    /// `users.mobile_number` as stored; `None` when there is none.
     pub mobile_number: Option<String>,
+    /// The channel the user chose; `None` when they never chose.
     pub reminder_preference: Option<ReminderPreference>,
+    /// The bank the user pays through; `None` when not set.
     pub organization_id: Option<OrganizationId>,
+    /// The SNS endpoint of the user's phone app; `None` without one.
     pub device_arn: Option<String>,
+    /// Cognito confirmed the sign-up (`users.is_confirmed`).
     pub confirmed: bool,
+    /// When the row was made (`users.timestamp`).
     pub signed_up_at: DateTime<Utc>,
+    /// When the sign-up was confirmed; `None` until then.
     pub confirmed_at: Option<DateTime<Utc>>,
 }
 
-/// A group together with the admin whose address invitations come from.
+/// A group together with the admin whose address invitations come from
+/// (what the tests read; the invitation push reads the store's own row).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct GroupWithAdmin {
+    /// `groups.id`.
     pub id: GroupId,
+    /// `groups.name`.
     pub name: String,
     /// `groups.admin_id`; `None` only if that user row is gone.
     pub admin: Option<GroupAdmin>,
 }
 
+/// The admin of a group: the user invitations come from.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct GroupAdmin {
+    /// The admin's `users.id`.
     pub user_id: UserId,
+    /// The admin's `users.email`.
     pub email: String,
 }
 
 /// A row of `events`, with how many members take part.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Event {
+    /// `events.id`.
     pub id: EventId,
+    /// The group whose members the event reminds.
     pub group_id: GroupId,
+    /// `events.name`, shown in every reminder.
     pub name: String,
+    /// `events.description`, shown in the email and, cut, in the SMS.
     pub description: String,
+    /// When the event (its first occurrence, for `periodical`) takes place.
     pub event_at: DateTime<Utc>,
     /// IANA zone name, e.g. `Europe/Warsaw`.
     pub time_zone: String,
+    /// One reminder, or one per period.
     pub reminder_kind: ReminderKind,
+    /// How long before the event a `once` reminder fires, or the period between
+    /// `periodical` ones.
     pub schedule_period: SchedulePeriod,
+    /// The event's whole budget, shared among its members; `None` for none.
     pub budget: Option<Pln>,
+    /// When the scheduler next fires it; `None` when nothing is left to fire
+    /// (or its schedule cannot be read).
     pub next_reminder_at: Option<DateTime<Utc>>,
+    /// How many people take part (distinct users of `events_users`).
     pub member_count: i64,
 }
 
@@ -197,8 +252,11 @@ impl Event {
 /// seconds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub struct SchedulePeriod {
+    /// Whole calendar months.
     pub months: i32,
+    /// Whole calendar days (23 or 25 hours across a DST change).
     pub days: i32,
+    /// The rest, as elapsed time.
     pub microseconds: i64,
 }
 
@@ -207,11 +265,18 @@ pub struct SchedulePeriod {
 /// value on file that is not well formed is `None`, as if missing.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Member {
+    /// The member's `users.id`.
     pub user_id: UserId,
+    /// Their address; `None` when missing or not well formed.
     pub email: Option<EmailAddress>,
+    /// Their number; `None` when missing or not E.164.
     pub mobile_number: Option<E164Number>,
+    /// The channel they chose; `None` when they never chose.
     pub reminder_preference: Option<ReminderPreference>,
+    /// The SNS endpoint of their phone app; `None` without one.
     pub device_arn: Option<EndpointArn>,
+    /// Where they pay their share (their bank's `organizations.url`); `None`
+    /// without a bank.
     pub organization_payment_url: Option<String>,
     /// The number opted out of SMS (`users.sms_opted_out`).
     pub sms_opted_out: bool,

@@ -5,14 +5,17 @@ use std::fmt;
 /// An amount in PLN, held in grosze so arithmetic is exact.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Pln {
+    /// The amount in grosze (1/100 PLN).
     pub grosze: i64,
 }
 
+/// A text that is not an amount (the text itself).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{0:?} is not an amount of money with at most two decimals")]
 pub struct BadAmount(pub String);
 
 impl Pln {
+    /// The amount of `grosze` (1/100 PLN).
     pub const fn from_grosze(grosze: i64) -> Self {
         Pln { grosze }
     }

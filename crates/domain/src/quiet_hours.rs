@@ -31,6 +31,7 @@ pub struct QuietHours {
 /// What quiet hours say about a delivery handled now.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum QuietDecision {
+    /// Outside the window (or no window): send it now.
     SendNow,
     /// Inside the window: hold it until this instant (the window's end).
     HoldUntil(DateTime<Utc>),
@@ -120,6 +121,7 @@ pub fn member_zone(user_zone: Option<&str>, event_zone: &str) -> Tz {
 /// What a sender does with a claimed reminder.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SendDecision {
+    /// Fresh and outside quiet hours: send it.
     Send,
     /// Not sent: the row is `skipped` with the reason.
     Skip(Stale),

@@ -63,6 +63,7 @@ pub enum ReportSource {
 }
 
 impl ReportSource {
+    /// The metric dimension's value: `ses`, `push` or `sms`.
     pub fn as_str(self) -> &'static str {
         match self {
             ReportSource::Ses => "ses",
@@ -78,9 +79,17 @@ pub enum Report {
     /// About one delivery, keyed by the provider's message id.
     Delivery(DeliveryReport),
     /// SNS disabled a push endpoint (`EndpointUpdated`, `Enabled` false).
-    EndpointDisabled { endpoint_arn: String },
+    EndpointDisabled {
+        /// The disabled endpoint, as SNS names it.
+        endpoint_arn: String,
+    },
     /// Nothing to change; `what` is the event type, for the log line.
-    Ignored { source: ReportSource, what: String },
+    Ignored {
+        /// The feed it came from.
+        source: ReportSource,
+        /// The provider's event type.
+        what: String,
+    },
 }
 
 impl Report {
@@ -97,54 +106,74 @@ impl Report {
 /// What a provider said about the message it gave `message_id`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DeliveryReport {
+    /// The feed it came from.
     pub source: ReportSource,
+    /// The id the provider answered the send with (`provider_message_id`).
     pub message_id: String,
+    /// What became of the message.
     pub outcome: ReportedOutcome,
 }
 
+/// SES's `bounce.bounceType`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum BounceType {
     /// The address will never take mail: suppress it.
     Permanent,
     /// Mailbox full, message too large, …: the address stays usable.
     Transient,
+    /// SES could not tell (or named another type): the address stays usable.
     Undetermined,
 }
 
+/// What a provider said became of one message.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ReportedOutcome {
     /// SES Delivery, or an SMS receipt with status SUCCESS.
     Delivered,
+    /// SES Bounce.
     Bounced {
+        /// Permanent, transient or undetermined.
         bounce_type: BounceType,
         /// `bounce.bounceSubType`, e.g. `General`, `MailboxFull`.
         sub_type: Option<String>,
         /// Lowercased `bouncedRecipients[].emailAddress`.
         recipients: Vec<String>,
+        /// The first `diagnosticCode` among the bounced recipients (the
+        /// receiving server's answer); `None` when SES gave none.
         diagnostic: Option<String>,
     },
+    /// SES Complaint: the receiver marked the email as spam.
     Complained {
         /// Lowercased `complainedRecipients[].emailAddress`.
         recipients: Vec<String>,
+        /// `complaint.complaintFeedbackType` (e.g. `abuse`); `None` when SES
+        /// gave none.
         feedback_type: Option<String>,
     },
+    /// SES Reject: SES took the email but did not send it on.
     Rejected {
+        /// `reject.reason`.
         reason: String,
     },
     /// SES DeliveryDelay: SES keeps trying; nothing changes.
     Delayed,
     /// SES Rendering Failure.
     RenderingFailed {
+        /// `failure.errorMessage`.
         error: String,
     },
     /// An SMS receipt with status FAILURE.
     SmsFailed {
+        /// The receipt's `delivery.providerResponse`, as the carrier put it.
         provider_response: String,
+        /// The response says the number opted out.
         opted_out: bool,
     },
     /// SNS push `DeliveryFailure`.
     PushFailed {
+        /// The event's `FailureType` (e.g. `DeliveryFailedPerm`).
         failure_type: String,
+        /// The event's `FailureMessage`.
         failure_message: String,
     },
 }
@@ -153,7 +182,13 @@ pub enum ReportedOutcome {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ReportedUserEffect {
     /// No more email to the user, if their address is still one of these.
-    SuppressEmail { recipients: Vec<String>, reason: String },
+    SuppressEmail {
+        /// The lowercased addresses the report names.
+        recipients: Vec<String>,
+        /// Why (`bounce: Permanent/<subtype>`, `complaint: <type>`), for
+        /// `users.email_suppressed_reason`.
+        reason: String,
+    },
     /// The number opted out of SMS.
     SmsOptedOut,
 }
@@ -217,12 +252,31 @@ impl ReportedOutcome {
 /// Why a provider record cannot be read. Names the field, never a value.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ReportError {
+    /// The record is not JSON.
     #[error("{feed} record is not JSON: {detail}")]
-    NotJson { feed: &'static str, detail: String },
+    NotJson {
+        /// The feed (`SES`, `push`, `SMS`, `SNS`).
+        feed: &'static str,
+        /// The JSON parser's message.
+        detail: String,
+    },
+    /// The record is JSON but not an object.
     #[error("{feed} record is not a JSON object")]
-    NotAnObject { feed: &'static str },
+    NotAnObject {
+        /// The feed (`SES`, `push`, `SMS`, `SNS`).
+        feed: &'static str,
+    },
+    /// A field the record's shape needs is missing or of another type.
     #[error("{feed} record: `{field}` is missing or not {expected}")]
-    Field { feed: &'static str, field: &'static str, expected: &'static str },
+    Field {
+        /// The feed (`SES`, `push`, `SMS`, `SNS`).
+        feed: &'static str,
+        /// The field's name.
+        field: &'static str,
+        /// What it should have been (`a string`, `an array`, …).
+        expected: &'static str,
+    },
+    /// An SNS message that is neither of the two shapes it can carry.
     #[error("SNS message is neither an SES event nor a push application event (no eventType / EventType)")]
     UnknownShape,
 }

@@ -7,12 +7,16 @@ use crate::{Channel, E164Number, EmailAddress, EndpointArn, Member, ReminderPref
 /// endpoint the member's row held, already parsed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Receiver {
+    /// A text to this number.
     Sms(E164Number),
+    /// An email to this address.
     Email(EmailAddress),
+    /// A push to this app endpoint.
     Push(EndpointArn),
 }
 
 impl Receiver {
+    /// The channel it is reached on.
     pub fn channel(&self) -> Channel {
         match self {
             Receiver::Sms(_) => Channel::Sms,
@@ -43,8 +47,11 @@ impl Receiver {
 /// Why a member cannot be reached: each channel's reason, in fallback order.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NoRoute {
+    /// Why SMS cannot be used.
     pub sms: Unusable,
+    /// Why push cannot be used.
     pub push: Unusable,
+    /// Why email cannot be used.
     pub email: Unusable,
 }
 

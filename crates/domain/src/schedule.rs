@@ -21,15 +21,20 @@ use chrono_tz::Tz;
 /// Why a schedule cannot be built.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ScheduleError {
+    /// The zone name is not one chrono-tz knows (the name).
     #[error("{0:?} is not a known IANA time zone")]
     UnknownTimeZone(String),
+    /// Some part of the period is negative.
     #[error(
         "schedule period has a negative part ({} months, {} days, {} microseconds)",
         .0.months, .0.days, .0.microseconds
     )]
     NegativePeriod(SchedulePeriod),
+    /// A periodical reminder with a period of zero.
     #[error("a periodical reminder needs a non-zero schedule period")]
     ZeroPeriod,
+    /// A periodical reminder's period is under an hour (of elapsed time,
+    /// with no months or days).
     #[error(
         "a periodical reminder's schedule period must be at least one hour, not {} microseconds",
         .0.microseconds
@@ -66,6 +71,8 @@ pub struct ReminderSchedule {
 }
 
 impl ReminderSchedule {
+    /// The schedule of an event at `event_at` in `time_zone` (an IANA name),
+    /// when the zone is known and the period fits the kind.
     pub fn new(
         kind: ReminderKind,
         event_at: DateTime<Utc>,
@@ -83,18 +90,22 @@ impl ReminderSchedule {
         Ok(ReminderSchedule { kind, event_at, period, time_zone, local_event_at })
     }
 
+    /// One firing, or one per period.
     pub fn kind(&self) -> ReminderKind {
         self.kind
     }
 
+    /// The event's time (its first occurrence, for periodical).
     pub fn event_at(&self) -> DateTime<Utc> {
         self.event_at
     }
 
+    /// The lead time (`once`) or the period (`periodical`).
     pub fn period(&self) -> SchedulePeriod {
         self.period
     }
 
+    /// The zone whose wall clock calendar steps follow.
     pub fn time_zone(&self) -> Tz {
         self.time_zone
     }

@@ -151,8 +151,11 @@ fn format_event_time(event_at: DateTime<Utc>, time_zone: &str) -> String {
 /// An email's subject and its two bodies.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EmailContent {
+    /// The subject line.
     pub subject: String,
+    /// The HTML body (everything from people escaped).
     pub html: String,
+    /// The plain-text body.
     pub text: String,
 }
 
@@ -185,8 +188,12 @@ pub(crate) fn escape_html(text: &str) -> String {
 /// A push as the app shows it, plus the data fields it reads.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PushNotification {
+    /// The notification's title.
     pub title: String,
+    /// The text under it.
     pub body: String,
+    /// The data fields the app reads: `title`, `message` (the body) and the
+    /// push kind's own (a link, ids).
     pub data: BTreeMap<String, String>,
 }
 

@@ -37,6 +37,7 @@ pub const DEFAULT_GROUP_CONCURRENCY: usize = 10;
 /// where poison messages go, and how many message groups run at once.
 #[derive(Debug, Clone)]
 pub struct Consumer<D> {
+    /// Where poison messages are set aside.
     pub dead_letters: D,
     /// `GROUP_CONCURRENCY` (default 10, at least 1).
     pub group_concurrency: usize,
@@ -140,10 +141,12 @@ pub struct FifoBatch<'a> {
 }
 
 impl<'a> FifoBatch<'a> {
+    /// The batch, no message handled yet.
     pub fn new(records: &'a [SqsMessage]) -> Self {
         FifoBatch { records, done: vec![false; records.len()], held_groups: HashSet::new() }
     }
 
+    /// The batch's messages, in SQS's order.
     pub fn records(&self) -> &'a [SqsMessage] {
         self.records
     }

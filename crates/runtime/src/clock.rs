@@ -27,6 +27,7 @@ impl Clock {
         Clock(Arc::new(now))
     }
 
+    /// The time now, by this clock.
     pub fn now(&self) -> DateTime<Utc> {
         (self.0)()
     }

@@ -3,12 +3,21 @@
 
 use std::collections::HashMap;
 
+/// A variable the handler needs is missing or unreadable: a deployment
+/// mistake, not worth retrying.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ConfigError {
+    /// The variable (its name) is unset or empty.
     #[error("environment variable {0} is required but not set")]
     Missing(&'static str),
+    /// The variable is set but does not parse.
     #[error("environment variable {name} is invalid: {reason}")]
-    Invalid { name: &'static str, reason: String },
+    Invalid {
+        /// The variable's name.
+        name: &'static str,
+        /// Why its value does not parse.
+        reason: String,
+    },
 }
 
 /// A snapshot of the variables a handler reads, so configuration parsing
@@ -17,10 +26,12 @@ pub enum ConfigError {
 pub struct Env(HashMap<String, String>);
 
 impl Env {
+    /// The process environment, as it is now.
     pub fn from_process() -> Self {
         Env(std::env::vars().collect())
     }
 
+    /// Exactly these variables (tests, and configuration built in code).
     pub fn from_pairs<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -> Self {
         Env(pairs.into_iter().map(|(k, v)| (k.to_owned(), v.to_owned())).collect())
     }
@@ -30,6 +41,7 @@ impl Env {
         self.0.get(name).map(String::as_str).filter(|v| !v.trim().is_empty())
     }
 
+    /// The value, or [`ConfigError::Missing`] when unset or empty.
     pub fn required(&self, name: &'static str) -> Result<&str, ConfigError> {
         self.optional(name).ok_or(ConfigError::Missing(name))
     }

@@ -34,8 +34,11 @@ pub use lambda_runtime;
 /// What every handler's `main` builds once per cold start and reuses in
 /// every warm invocation.
 pub struct ColdStart {
+    /// The environment as the cold start read it.
     pub env: Env,
+    /// The AWS SDK configuration, every call bounded in time.
     pub sdk: SdkConfig,
+    /// The database, its pool warmed by a first connection.
     pub store: Store,
     /// Kept back from every invocation's deadline (`DEADLINE_MARGIN_MS`).
     pub margin: Duration,

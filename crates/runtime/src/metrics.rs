@@ -19,17 +19,22 @@ pub(crate) const DEFAULT_NAMESPACE: &str = "Torium";
 pub const DELIVERIES: &str = "Deliveries";
 /// Provider accept time minus the reminder's trigger time, per delivery.
 pub const DELIVERY_LATENESS: &str = "DeliveryLateness";
-/// Members one fan-out invocation enqueued, the SQS calls and pages it took.
+/// Members one fan-out invocation enqueued.
 pub const FAN_OUT_MEMBERS: &str = "FanOutMembers";
+/// `SendMessageBatch` calls one fan-out invocation made.
 pub const FAN_OUT_SQS_CALLS: &str = "FanOutSqsCalls";
+/// Member pages one fan-out invocation read.
 pub const FAN_OUT_PAGES: &str = "FanOutPages";
 /// Messages a batch returned to SQS, and poison messages set aside.
 pub(crate) const BATCH_ITEM_FAILURES: &str = "BatchItemFailures";
 pub(crate) const POISON_MESSAGES: &str = "PoisonMessages";
-/// What one scheduler run did, and how long claiming took.
+/// Due events one scheduler run claimed.
 pub const SCHEDULER_CLAIMED: &str = "SchedulerClaimed";
+/// Firings one scheduler run enqueued.
 pub const SCHEDULER_ENQUEUED: &str = "SchedulerEnqueued";
+/// Firings one scheduler run recorded as skipped (not sent).
 pub const SCHEDULER_SKIPPED: &str = "SchedulerSkipped";
+/// How long one scheduler run's claiming took, in milliseconds.
 pub const SCHEDULER_CLAIM_DURATION: &str = "SchedulerClaimDuration";
 /// Scheduler runs finished (its liveness).
 pub const SCHEDULER_RUNS: &str = "SchedulerRuns";
@@ -65,7 +70,9 @@ pub const ALL: &[&str] = &[
 /// An EMF unit.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Unit {
+    /// Things counted.
     Count,
+    /// Durations in milliseconds.
     Milliseconds,
 }
 
@@ -82,16 +89,21 @@ impl Unit {
 /// values of one metric in a record).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Measure<'a> {
+    /// The metric's name (one of this module's constants).
     pub name: &'static str,
+    /// What the values count.
     pub unit: Unit,
+    /// The values this record carries.
     pub values: &'a [f64],
 }
 
 impl<'a> Measure<'a> {
+    /// Counts of `name`.
     pub fn count(name: &'static str, value: &'a [f64]) -> Self {
         Measure { name, unit: Unit::Count, values: value }
     }
 
+    /// Durations of `name`, in milliseconds.
     pub fn millis(name: &'static str, values: &'a [f64]) -> Self {
         Measure { name, unit: Unit::Milliseconds, values }
     }

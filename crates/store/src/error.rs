@@ -75,8 +75,10 @@ impl From<deadpool_postgres::PoolError> for StoreError {
 /// transaction commits only if the step succeeded.
 #[derive(Debug, thiserror::Error)]
 pub enum TransactionError<E> {
+    /// A statement, the commit or the connection failed.
     #[error(transparent)]
     Store(StoreError),
+    /// The step failed: the transaction was rolled back.
     #[error("{0}")]
     Step(E),
 }

@@ -21,7 +21,9 @@ mod embedded {
 /// The newest applied migration.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SchemaVersion {
+    /// The `<n>` of `V<n>__<name>.sql`.
     pub version: i32,
+    /// The `<name>` of `V<n>__<name>.sql`.
     pub name: String,
 }
 
@@ -192,6 +194,7 @@ pub async fn database_time_zone_is_utc(pool: &Pool) -> Result<bool, StoreError> 
 }
 
 /// How many migrations the binary carries (the version a current database has).
+/// For tests: the handlers never ask.
 pub fn latest_embedded_version() -> Option<i32> {
     embedded::migrations::runner().get_migrations().iter().map(|m| m.version()).max()
 }

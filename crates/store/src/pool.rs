@@ -34,12 +34,15 @@ pub struct Store {
 }
 
 impl Store {
+    /// The store over `pool` (see [`connect_pool`]).
     pub fn new(pool: Pool) -> Self {
         Store { pool }
     }
 
+    /// The pool, for the connection housekeeping of an invocation's start.
     pub fn pool(&self) -> &Pool {
         &self.pool
     }
 }
+/// A connection taken from the pool, returned to it when dropped.
 pub type PooledClient = deadpool_postgres::Object;

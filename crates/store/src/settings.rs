@@ -36,6 +36,8 @@ impl FromStr for SslMode {
     }
 }
 
+/// The database configuration cannot be read (what is wrong, never a
+/// password).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("database settings: {0}")]
 pub struct SettingsError(pub String);
@@ -43,7 +45,9 @@ pub struct SettingsError(pub String);
 /// Everything needed to open connections.
 #[derive(Debug, Clone)]
 pub struct DbSettings {
+    /// Host, port, user, password, database and application name.
     pub config: tokio_postgres::Config,
+    /// How connections use TLS (`PGSSLMODE`).
     pub ssl_mode: SslMode,
     /// PEM bundle of trusted roots for `verify-full` (e.g. the RDS CA bundle).
     pub root_cert_path: Option<String>,

@@ -14,9 +14,11 @@ use torium_domain::{DeliveryRates, Finding, OpenCondition, RATE_WINDOW, Unreadab
 pub struct FailedDeliveries {
     /// `reminders` or `comments`.
     pub log: String,
+    /// `sms`, `email` or `push`.
     pub channel: String,
     /// The provider's error code, or the start of the error text.
     pub error_kind: String,
+    /// How many failed in the window.
     pub count: i64,
 }
 

@@ -19,7 +19,9 @@ use torium_domain::{Channel, DeliveryKey, ReminderId, UserId};
 /// A deferred delivery whose quiet hours are over.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DueDeferral {
+    /// The held row (reminder firing and member).
     pub key: DeliveryKey,
+    /// The channel it is sent on: which queue the release goes to.
     pub channel: Channel,
     /// The delivery body as the sender held it.
     pub body: String,

@@ -18,6 +18,7 @@ use torium_domain::{CommentId, EventId, UserId};
 /// The digest a comment belongs to, as joining it found it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct DigestSlot {
+    /// `comment_digests.id`.
     pub digest_id: i64,
     /// When the digest's flush is due.
     pub closes_at: DateTime<Utc>,
@@ -34,16 +35,25 @@ pub enum Joined {
     Added,
     /// The comment was already in the digest (a redelivery); `flushed` when
     /// the digest's flush has claimed it since.
-    AlreadyIn { flushed: bool },
+    AlreadyIn {
+        /// The digest's flush has claimed it.
+        flushed: bool,
+    },
 }
 
 /// One comment of a digest, as its push shows it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DigestComment {
+    /// `events_comments.id`.
     pub comment_id: CommentId,
+    /// Who wrote it.
     pub author_id: UserId,
+    /// The author's address, the name the push shows; `None` when the
+    /// author's row is gone.
     pub author_email: Option<String>,
+    /// The comment's text.
     pub comment: String,
+    /// When it was posted.
     pub posted_at: DateTime<Utc>,
 }
 
@@ -52,8 +62,11 @@ pub struct DigestComment {
 /// is a receiver of the others' comments).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DigestToPush {
+    /// The event commented on.
     pub event_id: EventId,
+    /// Its name, in the push's title.
     pub event_name: String,
+    /// The digest's comments, oldest first.
     pub comments: Vec<DigestComment>,
     /// (member, endpoint ARN), by member id.
     pub receivers: Vec<(UserId, String)>,

@@ -6,11 +6,17 @@ use torium_domain::{GroupAdmin, GroupId, GroupWithAdmin, InvitationId, Invitatio
 /// What pushing one group invitation needs.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct InvitationToPush {
+    /// `group_invitation_logs.id`.
     pub id: InvitationId,
+    /// Where the invitation stands (`sent` once pushed).
     pub status: InvitationStatus,
+    /// The invited user.
     pub user_id: UserId,
+    /// The invited user's push endpoint; `None` without one.
     pub device_arn: Option<String>,
+    /// The group invited to.
     pub group_id: GroupId,
+    /// Its name, in the push.
     pub group_name: String,
     /// The address of the group's admin (`groups.admin_id`): invitations
     /// come from them.
@@ -19,6 +25,7 @@ pub struct InvitationToPush {
 
 impl Store {
     /// A group and its admin (`groups.admin_id`; invitations come "from" them).
+    /// Only the tests read it: the handlers read [`InvitationToPush`].
     pub async fn group_with_admin(&self, id: GroupId) -> Result<Option<GroupWithAdmin>, StoreError> {
         let client = self.pool.get().await?;
         let row = client

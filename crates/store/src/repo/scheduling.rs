@@ -14,11 +14,17 @@ use torium_domain::{EventId, Firing, ReminderId, ReminderKind, SchedulePeriod, U
 /// A claimed event with what its schedule needs.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DueEvent {
+    /// `events.id`.
     pub id: EventId,
+    /// The event's time (`events.event_timestamp`).
     pub event_at: DateTime<Utc>,
+    /// `events.time_zone` as stored (the scheduler parses it).
     pub time_zone: String,
+    /// One reminder, or one per period.
     pub reminder_kind: ReminderKind,
+    /// The lead time or the period.
     pub schedule_period: SchedulePeriod,
+    /// The firing that made it due.
     pub next_reminder_at: DateTime<Utc>,
     /// Set when the API changed the schedule since the last run: the
     /// firings to consider then start at this time.
@@ -28,6 +34,7 @@ pub struct DueEvent {
 /// What the scheduler decided for one claimed event.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ScheduleAdvance {
+    /// The claimed event.
     pub event_id: EventId,
     /// The next firing, `None` when nothing is left to fire.
     pub next_reminder_at: Option<DateTime<Utc>>,
@@ -43,6 +50,7 @@ pub struct ScheduleAdvance {
 /// A firing as recorded, with how far its fan-out got.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RecordedFiring {
+    /// `event_reminders.id`.
     pub id: ReminderId,
     /// The last member whose page was enqueued; `None` before the first page.
     pub fanned_out_through: Option<UserId>,
@@ -53,8 +61,11 @@ pub struct RecordedFiring {
 /// Counts of one scheduler run, recorded for the alerts' liveness check.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct SchedulerRun {
+    /// Due events claimed.
     pub claimed: i32,
+    /// Firings enqueued.
     pub enqueued: i32,
+    /// Firings recorded as skipped.
     pub skipped: i32,
 }
 
