@@ -4,7 +4,7 @@
 //! is already stale, the member's row is `skipped` with the reason. The
 //! evidence is what moto's channel queues hold and what the log rows say.
 
-use crate::fixtures::{self, at};
+use crate::fixtures::{self, Person, at};
 use chrono::{DateTime, Utc};
 use schedule_notifications::{FanOutConfig, fan_out};
 use std::collections::BTreeMap;
@@ -41,24 +41,26 @@ async fn scene() -> Scene {
     Scene { db, c, event, queue, config }
 }
 
+/// What the providers said of a member's addresses.
+#[derive(Clone, Copy)]
+struct Reported {
+    opted_out: bool,
+    suppressed: bool,
+}
+
+const NOTHING: Reported = Reported { opted_out: false, suppressed: false };
+const OPTED_OUT: Reported = Reported { opted_out: true, suppressed: false };
+const SUPPRESSED: Reported = Reported { opted_out: false, suppressed: true };
+const BOTH: Reported = Reported { opted_out: true, suppressed: true };
+
+fn person(preference: &str) -> Person {
+    Person::unique("routing").prefers(preference)
+}
+
 impl Scene {
-    /// A member of the event as the API writes them, then what the providers
-    /// reported about their addresses (Torium's columns).
-    async fn member(
-        &self,
-        preference: &str,
-        phone: Option<&str>,
-        device: Option<&str>,
-        opted_out: bool,
-        suppressed: bool,
-    ) -> i64 {
-        let mut person = fixtures::Person::unique("routing").prefers(preference);
-        if let Some(phone) = phone {
-            person = person.phone(phone);
-        }
-        if let Some(device) = device {
-            person = person.device(device);
-        }
+    /// A member of the event as the API writes them, then what the
+    /// providers reported about their addresses (Torium's columns).
+    async fn member(&self, person: Person, reported: Reported) -> i64 {
         let user = person.insert(&self.c).await;
         self.c
             .execute(
@@ -66,7 +68,7 @@ impl Scene {
                      email_suppressed_at = CASE WHEN $3 THEN now() END, \
                      email_suppression_reason = CASE WHEN $3 THEN 'Permanent bounce' END \
                  WHERE id = $1",
-                &[&user, &opted_out, &suppressed],
+                &[&user, &reported.opted_out, &reported.suppressed],
             )
             .await
             .unwrap();
@@ -122,12 +124,12 @@ async fn email_of(c: &PooledClient, user: i64) -> String {
 async fn a_member_whose_preferred_channel_is_unusable_is_reminded_on_the_next_usable_one() {
     let s = scene().await;
     let phone = moto::unique_phone();
-    let opted_out_with_device = s.member("SMS", Some(&phone), Some(ENDPOINT), true, false).await;
-    let opted_out = s.member("SMS", Some(&moto::unique_phone()), None, true, false).await;
-    let bounced = s.member("EMAIL", Some(&phone), None, false, true).await;
-    let bounced_with_device = s.member("EMAIL", None, Some(ENDPOINT), false, true).await;
-    let push_without_device = s.member("PUSH", Some(&phone), None, false, false).await;
-    let nothing_left = s.member("SMS", Some(&moto::unique_phone()), None, true, true).await;
+    let opted_out_with_device = s.member(person("SMS").phone(&phone).device(ENDPOINT), OPTED_OUT).await;
+    let opted_out = s.member(person("SMS").phone(moto::unique_phone()), OPTED_OUT).await;
+    let bounced = s.member(person("EMAIL").phone(&phone), SUPPRESSED).await;
+    let bounced_with_device = s.member(person("EMAIL").device(ENDPOINT), SUPPRESSED).await;
+    let push_without_device = s.member(person("PUSH").phone(&phone), NOTHING).await;
+    let nothing_left = s.member(person("SMS").phone(moto::unique_phone()), BOTH).await;
 
     s.fan_out(due(s.event)).await;
 
@@ -152,7 +154,7 @@ async fn a_member_whose_preferred_channel_is_unusable_is_reminded_on_the_next_us
 #[tokio::test]
 async fn a_new_mobile_number_clears_the_opt_out_and_the_same_one_keeps_it() {
     let s = scene().await;
-    let user = s.member("SMS", Some(&moto::unique_phone()), None, true, false).await;
+    let user = s.member(person("SMS").phone(moto::unique_phone()), OPTED_OUT).await;
     // The API rewrites the profile with the same number: still opted out.
     let same: String = s.c.query_one("SELECT mobile_number FROM users WHERE id = $1", &[&user]).await.unwrap().get(0);
     s.c.execute("UPDATE users SET mobile_number = $2, username = 'ala' WHERE id = $1", &[&user, &same]).await.unwrap();
@@ -173,10 +175,8 @@ fn after_the_dinner() -> DateTime<Utc> {
 #[tokio::test]
 async fn a_once_reminder_of_an_event_that_started_sends_nothing_on_any_path() {
     let mut s = scene().await;
-    let members = [
-        s.member("EMAIL", None, None, false, false).await,
-        s.member("SMS", Some(&moto::unique_phone()), None, false, false).await,
-    ];
+    let members =
+        [s.member(person("EMAIL"), NOTHING).await, s.member(person("SMS").phone(moto::unique_phone()), NOTHING).await];
     s.config.clock = Clock::fixed(after_the_dinner());
 
     // A redelivered (or redriven) scheduled firing, the day after.
@@ -207,7 +207,7 @@ async fn a_periodical_firing_later_than_the_lateness_bound_sends_nothing() {
     let s = scene().await;
     let group: i64 = s.c.query_one("SELECT group_id FROM events WHERE id = $1", &[&s.event]).await.unwrap().get(0);
     let weekly = fixtures::ApiEvent::on(at("2026-12-02T18:00:00Z")).insert(&s.c, group, "Weekly climbing").await;
-    let user = s.member("EMAIL", None, None, false, false).await;
+    let user = s.member(person("EMAIL"), NOTHING).await;
     fixtures::attendee(&s.c, weekly, user).await;
     let firing =
         |trigger: &str| -> Firing { ReminderDue { event_id: EventId(weekly), trigger_at: at(trigger) }.into() };

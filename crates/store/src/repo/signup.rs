@@ -4,9 +4,9 @@
 
 use super::users::{USER_COLUMNS, user_from_row};
 use crate::{Store, StoreError, TransactionError};
-use deadpool_postgres::Transaction;
 use std::future::Future;
 use tokio_postgres::Row;
+use tokio_postgres::Transaction;
 use torium_domain::{SignUp, User};
 
 impl Store {
@@ -33,20 +33,16 @@ impl Store {
         F: FnOnce(User) -> Fut,
         Fut: Future<Output = Result<(), E>>,
     {
-        let mut client = self.pool.get().await.map_err(|e| TransactionError::Store(e.into()))?;
-        let tx = client.transaction().await.map_err(|e| TransactionError::Store(e.into()))?;
-        let user = upsert_in(&tx, signup, true).await.map_err(TransactionError::Store)?;
-        then(user.clone()).await.map_err(TransactionError::Step)?;
-        tx.commit().await.map_err(|e| TransactionError::Store(e.into()))?;
-        Ok(user)
+        self.in_transaction(async |tx| {
+            let user = upsert_in(tx, signup, true).await?;
+            then(user.clone()).await.map_err(TransactionError::Step)?;
+            Ok(user)
+        })
+        .await
     }
 
     async fn upsert_signup(&self, signup: &SignUp, confirm: bool) -> Result<User, StoreError> {
-        let mut client = self.pool.get().await?;
-        let tx = client.transaction().await?;
-        let user = upsert_in(&tx, signup, confirm).await?;
-        tx.commit().await?;
-        Ok(user)
+        self.in_transaction(async |tx| upsert_in(tx, signup, confirm).await).await
     }
 }
 
