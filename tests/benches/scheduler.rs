@@ -120,7 +120,7 @@ async fn main() {
         let event: i64 = c
             .query_one(
                 "INSERT INTO events (is_budget, budget, description, group_id, event_timestamp, reminder, schedule_period, \"timestamp\", name) \
-                 SELECT true, 1000, NULL, min(id), $1, 'once', '1 day', now(), 'fan-out' FROM groups RETURNING id",
+                 SELECT true, 1000, NULL, min(id), $1::timestamptz + interval '1 day', 'once', '1 day', now(), 'fan-out' FROM groups RETURNING id",
                 &[&start],
             )
             .await
@@ -139,7 +139,7 @@ async fn main() {
         .unwrap();
         let queue = CountingQueue::default();
         let mut config = FanOutConfig::with_queues("sms", "email", "push", "continue");
-        // Handled at the run's "now" (2027-01-01), before the events start.
+        // Handled at the run's "now" (2027-01-01), the day before the event.
         config.clock = Clock::fixed(start);
         let before = statement_count(&c, statements_counted).await;
         let t = Instant::now();
