@@ -13,9 +13,9 @@ mod tls;
 mod transaction;
 
 pub use error::{StoreError, TransactionError};
-pub use migrate::{
-    SchemaVersion, database_time_zone_is_utc, latest_embedded_version, migrate, migrations_fingerprint, schema_version,
-};
+#[cfg(any(test, feature = "test-support"))]
+pub use migrate::latest_embedded_version;
+pub use migrate::{SchemaVersion, database_time_zone_is_utc, migrate, migrations_fingerprint, schema_version};
 pub use pool::{PooledClient, Store, connect_pool};
 pub use repo::alerts::{AlertStateUpdate, FailedDeliveries};
 pub use repo::deferrals::DueDeferral;

@@ -195,6 +195,7 @@ pub async fn database_time_zone_is_utc(pool: &Pool) -> Result<bool, StoreError> 
 
 /// How many migrations the binary carries (the version a current database has).
 /// For tests: the handlers never ask.
+#[cfg(any(test, feature = "test-support"))]
 pub fn latest_embedded_version() -> Option<i32> {
     embedded::migrations::runner().get_migrations().iter().map(|m| m.version()).max()
 }

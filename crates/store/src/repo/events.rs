@@ -46,6 +46,7 @@ impl Store {
     /// Every member of an event with what a delivery needs: contact data and
     /// the payment URL of their bank. One round trip whatever the count. For
     /// tests: the fan-out reads [`Store::event_members_page`].
+    #[cfg(any(test, feature = "test-support"))]
     pub async fn event_members(&self, id: EventId) -> Result<Vec<Member>, StoreError> {
         self.event_members_page(id, UserId(0), i64::MAX).await
     }

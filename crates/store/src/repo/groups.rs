@@ -1,7 +1,9 @@
 use super::parse_column;
 use crate::{Store, StoreError};
 use chrono::{DateTime, Utc};
-use torium_domain::{GroupAdmin, GroupId, GroupWithAdmin, InvitationId, InvitationStatus, UserId};
+use torium_domain::{GroupId, InvitationId, InvitationStatus, UserId};
+#[cfg(any(test, feature = "test-support"))]
+use torium_domain::{GroupAdmin, GroupWithAdmin};
 
 /// What pushing one group invitation needs.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -26,6 +28,7 @@ pub struct InvitationToPush {
 impl Store {
     /// A group and its admin (`groups.admin_id`; invitations come "from" them).
     /// Only the tests read it: the handlers read [`InvitationToPush`].
+    #[cfg(any(test, feature = "test-support"))]
     pub async fn group_with_admin(&self, id: GroupId) -> Result<Option<GroupWithAdmin>, StoreError> {
         let client = self.pool.get().await?;
         let row = client

@@ -30,6 +30,7 @@ pub(crate) fn user_from_row(row: &Row) -> Result<User, StoreError> {
 impl Store {
     /// The user with database id `id`, if there is one (for tests: the
     /// handlers read members, not users).
+    #[cfg(any(test, feature = "test-support"))]
     pub async fn user_by_id(&self, id: UserId) -> Result<Option<User>, StoreError> {
         let client = self.pool.get().await?;
         let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE id = $1");
@@ -38,6 +39,7 @@ impl Store {
 
     /// The user with Cognito user id (`sub`) `cognito_user_id`, if there is one
     /// (for tests).
+    #[cfg(any(test, feature = "test-support"))]
     pub async fn user_by_cognito_id(&self, cognito_user_id: &str) -> Result<Option<User>, StoreError> {
         let client = self.pool.get().await?;
         let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE cognito_user_id = $1");
