@@ -13,9 +13,9 @@ use std::time::Duration;
 
 /// Attempts, per-attempt time and the pause before the second attempt
 /// (doubled before each later one) on AWS.
-pub const ATTEMPTS: u32 = 3;
-pub const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(10);
-pub const FIRST_PAUSE: Duration = Duration::from_secs(1);
+pub(crate) const ATTEMPTS: u32 = 3;
+pub(crate) const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(10);
+pub(crate) const FIRST_PAUSE: Duration = Duration::from_secs(1);
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ResponseError {

@@ -39,9 +39,9 @@ use torium_runtime::{ConfigError, Deadline, Env};
 use torium_store::{DigestComment, DigestSlot, DigestToPush, Joined, Store};
 
 /// The window by default: two minutes.
-pub const DEFAULT_WINDOW_SECONDS: u64 = 120;
+pub(crate) const DEFAULT_WINDOW_SECONDS: u64 = 120;
 /// SQS delays a message at most 15 minutes.
-pub const MAX_WINDOW_SECONDS: u64 = 900;
+pub(crate) const MAX_WINDOW_SECONDS: u64 = 900;
 
 /// How comments are collected into digests, built once per cold start.
 #[derive(Debug, Clone)]

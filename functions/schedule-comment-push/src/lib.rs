@@ -28,7 +28,7 @@ use torium_runtime::{Consumer, DeadLetterQueue, Deadline, DeadlineReached, Messa
 use torium_store::{DeliveryLog, Store, StoreError};
 
 /// Pushes in flight at once per message (SNS publishes are independent).
-pub const PUSH_CONCURRENCY: usize = 16;
+pub(crate) const PUSH_CONCURRENCY: usize = 16;
 
 #[derive(Debug, thiserror::Error)]
 pub enum CommentPushError {

@@ -100,7 +100,7 @@ impl FanOutConfig {
 pub const DEFAULT_PAGE_SIZE: i64 = 1000;
 
 /// The lateness bound unless `MAX_LATENESS_MINUTES` says otherwise.
-pub const DEFAULT_MAX_LATENESS_MINUTES: i64 = 60;
+pub(crate) const DEFAULT_MAX_LATENESS_MINUTES: i64 = 60;
 
 #[derive(Debug, thiserror::Error)]
 pub enum FanOutError {
