@@ -43,7 +43,11 @@ const API_QUEUES: [(&str, &str, &str); 3] = [
 /// The standard (not FIFO) queues: comment digest flushes need a
 /// per-message delay, which FIFO queues do not take; a duplicate flush
 /// changes nothing. A standard queue's dead-letter queue is standard too.
-const STANDARD_QUEUES: [&str; 2] = ["CommentDigestQueue", "CommentDigestDeadLetterQueue"];
+const STANDARD_QUEUES: [&str; 3] = ["CommentDigestQueue", "CommentDigestDeadLetterQueue", "DeliveryEventsFailedQueue"];
+
+/// Queues a function's asynchronous invocations fail into (Lambda's
+/// on-failure destination): kept for a redrive by hand, no consumer.
+const FAILURE_DESTINATIONS: [&str; 1] = ["DeliveryEventsFailedQueue"];
 
 /// The parameter that gives those three queues the API's names, and its values.
 const API_QUEUE_NAMES_PARAMETER: &str = "ApiQueueNames";
@@ -559,8 +563,17 @@ fn template_queues_are_fifo_with_dead_letter_queues_and_partial_batch_responses(
             assert!(dead_letter_queues.insert(dlq.to_owned()), "{dlq} is the dead-letter queue of two queues");
         }
     }
+    for id in FAILURE_DESTINATIONS {
+        let destinations: Vec<&Value> = t
+            .functions()
+            .iter()
+            .map(|f| &f.props["EventInvokeConfig"]["DestinationConfig"]["OnFailure"]["Destination"])
+            .filter(|d| **d == get_att_arn(id))
+            .collect();
+        assert_eq!(destinations.len(), 1, "{id}: the on-failure destination of exactly one function");
+    }
     for id in queues.keys() {
-        let is_dlq = dead_letter_queues.contains(id.as_str());
+        let is_dlq = dead_letter_queues.contains(id.as_str()) || FAILURE_DESTINATIONS.contains(&id.as_str());
         assert!(is_dlq || queues[id].get("RedrivePolicy").is_some(), "{id} has no dead-letter queue");
         assert!(is_dlq || consumed.contains_key(id.as_str()), "{id} has no consumer");
         assert!(!(is_dlq && consumed.contains_key(id.as_str())), "dead-letter queue {id} is consumed");
