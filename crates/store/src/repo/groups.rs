@@ -1,9 +1,9 @@
 use super::parse_column;
 use crate::{Store, StoreError};
 use chrono::{DateTime, Utc};
-use torium_domain::{GroupId, InvitationId, InvitationStatus, UserId};
 #[cfg(any(test, feature = "test-support"))]
 use torium_domain::{GroupAdmin, GroupWithAdmin};
+use torium_domain::{GroupId, InvitationId, InvitationStatus, UserId};
 
 /// What pushing one group invitation needs.
 #[derive(Debug, Clone, PartialEq, Eq)]
