@@ -426,8 +426,8 @@ async fn main() {
     use aws_sdk_sqs::types::QueueAttributeName as Attr;
     for (url, seconds, high_throughput) in [
         (&schedule_notifications, 6 * FAN_OUT_TIMEOUT.as_secs(), false),
-        (&fan_out_config.sms_queue_url, 6 * SENDER_TIMEOUT.as_secs(), true),
-        (&fan_out_config.email_queue_url, 6 * SENDER_TIMEOUT.as_secs(), true),
+        (&fan_out_config.channels.sms, 6 * SENDER_TIMEOUT.as_secs(), true),
+        (&fan_out_config.channels.email, 6 * SENDER_TIMEOUT.as_secs(), true),
     ] {
         let mut request =
             client.set_queue_attributes().queue_url(url).attributes(Attr::VisibilityTimeout, seconds.to_string());
@@ -519,7 +519,7 @@ async fn main() {
     let mut senders = Vec::new();
     for _ in 0..pollers {
         for (channel, url) in
-            [(Channel::Sms, &fan_out_config.sms_queue_url), (Channel::Email, &fan_out_config.email_queue_url)]
+            [(Channel::Sms, &fan_out_config.channels.sms), (Channel::Email, &fan_out_config.channels.email)]
         {
             let (setup, url, shared) = (setup.clone(), url.clone(), shared.clone());
             senders.push((channel, instance(move || sender_instance(setup, channel, url, shared))));

@@ -253,9 +253,9 @@ impl Scene {
 
     pub fn queue_url(&self, channel: Channel) -> &str {
         match channel {
-            Channel::Sms => &self.fan_out.sms_queue_url,
-            Channel::Email => &self.fan_out.email_queue_url,
-            Channel::Push => &self.fan_out.push_queue_url,
+            Channel::Sms => &self.fan_out.channels.sms,
+            Channel::Email => &self.fan_out.channels.email,
+            Channel::Push => &self.fan_out.channels.push,
         }
     }
 

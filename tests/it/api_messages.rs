@@ -73,7 +73,7 @@ async fn notify_now_sent_as_the_api_sends_it_reminds_every_member_once() {
     )
     .await;
     assert!(response.batch_item_failures.is_empty());
-    assert_eq!(drain_queue(sqs, &q.fan_out.email_queue_url).await.len(), 2, "each member once");
+    assert_eq!(drain_queue(sqs, &q.fan_out.channels.email).await.len(), 2, "each member once");
 
     let sent_at = DateTime::from_timestamp_millis(received[0].sent_timestamp.parse().unwrap()).unwrap();
     let firing: (String, DateTime<Utc>) = c

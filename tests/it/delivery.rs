@@ -35,9 +35,9 @@ async fn fanned_out(
     schedule_notifications::fan_out(&db.store, &q.sqs, &q.fan_out, &fixtures::deadline(), due.into())
         .await
         .expect("fan-out");
-    let sms = drain_queue(q.sqs.client(), &q.fan_out.sms_queue_url).await;
-    let email = drain_queue(q.sqs.client(), &q.fan_out.email_queue_url).await;
-    let push = drain_queue(q.sqs.client(), &q.fan_out.push_queue_url).await;
+    let sms = drain_queue(q.sqs.client(), &q.fan_out.channels.sms).await;
+    let email = drain_queue(q.sqs.client(), &q.fan_out.channels.email).await;
+    let push = drain_queue(q.sqs.client(), &q.fan_out.channels.push).await;
     (event, sms, email, push)
 }
 
@@ -424,9 +424,9 @@ async fn the_whole_pipeline_reminds_every_member_once_on_their_channel() {
         .is_empty()
     );
     for (url, sender) in [
-        (&q.fan_out.sms_queue_url, Channel::Sms),
-        (&q.fan_out.email_queue_url, Channel::Email),
-        (&q.fan_out.push_queue_url, Channel::Push),
+        (&q.fan_out.channels.sms, Channel::Sms),
+        (&q.fan_out.channels.email, Channel::Email),
+        (&q.fan_out.channels.push, Channel::Push),
     ] {
         let batch = drain_queue(q.sqs.client(), url).await;
         let response = match sender {

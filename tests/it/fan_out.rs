@@ -58,7 +58,7 @@ impl Scene {
     /// How many messages each member has waiting on the email queue.
     async fn emails_per_member(&self) -> BTreeMap<i64, usize> {
         let mut per_member: BTreeMap<i64, usize> = self.members.iter().map(|m| (*m, 0)).collect();
-        for m in drain_queue(self.queue.client(), &self.config.email_queue_url).await {
+        for m in drain_queue(self.queue.client(), &self.config.channels.email).await {
             *per_member.entry(Delivery::parse(&m.body).unwrap().user_id.0).or_default() += 1;
         }
         per_member

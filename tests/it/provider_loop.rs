@@ -19,9 +19,9 @@ async fn remind(db: &TestDatabase, q: &Queues, firing: Firing) -> Vec<ReceivedMe
     schedule_notifications::fan_out(&db.store, &q.sqs, &q.fan_out, &fixtures::deadline(), firing)
         .await
         .expect("fan-out");
-    send_all(db, &s.sms, drain_queue(q.sqs.client(), &q.fan_out.sms_queue_url).await).await;
-    send_all(db, &s.push, drain_queue(q.sqs.client(), &q.fan_out.push_queue_url).await).await;
-    let emails = drain_queue(q.sqs.client(), &q.fan_out.email_queue_url).await;
+    send_all(db, &s.sms, drain_queue(q.sqs.client(), &q.fan_out.channels.sms).await).await;
+    send_all(db, &s.push, drain_queue(q.sqs.client(), &q.fan_out.channels.push).await).await;
+    let emails = drain_queue(q.sqs.client(), &q.fan_out.channels.email).await;
     send_all(db, &s.email, emails.clone()).await;
     emails
 }

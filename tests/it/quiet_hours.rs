@@ -12,7 +12,7 @@ use torium_aws::{EmailOptions, Ses, SmsOptions, Sns, SqsQueue};
 use torium_delivery::{ChannelSender, deliver_batch};
 use torium_domain::{Delivery, DeliveryContent, EmailContent, EventId, Firing, ReminderSource, UserId};
 use torium_runtime::aws_lambda_events::event::sqs::SqsBatchResponse;
-use torium_runtime::{Clock, Consumer};
+use torium_runtime::{ChannelQueues, Clock, Consumer};
 use torium_tests::moto::{self, ReceivedMessage, create_fifo_queue, drain_queue, emails_to, sms_to, sqs_event};
 use torium_tests::{TestDatabase, unique_name};
 
@@ -36,9 +36,11 @@ async fn scene() -> Scene {
         opt_outs: OptOuts::load(&Sns::new(&sdk), std::time::Duration::from_secs(300)).await,
     };
     let release = ReleaseConfig {
-        sms_queue_url: create_fifo_queue(sqs.client(), "send-sms").await,
-        email_queue_url: create_fifo_queue(sqs.client(), "send-email").await,
-        push_queue_url: create_fifo_queue(sqs.client(), "send-push").await,
+        channels: ChannelQueues::new(
+            &create_fifo_queue(sqs.client(), "send-sms").await,
+            &create_fifo_queue(sqs.client(), "send-email").await,
+            &create_fifo_queue(sqs.client(), "send-push").await,
+        ),
         batch_size: 200,
         max_batches: 10,
     };
@@ -278,13 +280,13 @@ async fn quiet_hours_release_once_by_the_minute_run_with_the_same_text() {
 
     // Before the window's end nothing is released.
     assert_eq!(s.release("2026-01-11T05:59:00Z").await, 0);
-    assert!(drain_queue(s.sqs.client(), &s.release.sms_queue_url).await.is_empty());
+    assert!(drain_queue(s.sqs.client(), &s.release.channels.sms).await.is_empty());
     // At its end the held body goes back to the SMS queue, once.
     assert_eq!(s.release("2026-01-11T06:00:00Z").await, 1);
     assert_eq!(s.release("2026-01-11T06:01:00Z").await, 0, "a second run finds nothing");
     let row = s.row(&night).await;
     assert_eq!((row.status.as_str(), row.released_at), ("pending", Some(at("2026-01-11T06:00:00Z"))));
-    let released = drain_queue(s.sqs.client(), &s.release.sms_queue_url).await;
+    let released = drain_queue(s.sqs.client(), &s.release.channels.sms).await;
     assert_eq!(released.len(), 1);
     assert_eq!(released[0].body, night.body, "the same body, so the same text");
     assert_eq!(released[0].group_id, night.group_id, "the fan-out's message group");
@@ -306,7 +308,8 @@ async fn quiet_hours_release_stays_put_when_the_queue_refuses() {
     let (user, phone) = s.member(Some("Europe/Warsaw"), NIGHT).await;
     let night = s.sms(user, &phone, "2026-01-10T22:30:00Z", Limits::default()).await;
     s.deliver(&s.sms, "2026-01-10T22:30:00Z", std::slice::from_ref(&night)).await;
-    let broken = ReleaseConfig { sms_queue_url: format!("{}-gone", s.release.sms_queue_url), ..s.release.clone() };
+    let mut broken = s.release.clone();
+    broken.channels.sms = format!("{}-gone", s.release.channels.sms);
     let refused =
         release_deferred(&s.db.store, &s.sqs, &broken, &fixtures::deadline(), at("2026-01-11T06:00:00Z")).await;
     assert!(refused.is_err(), "the run reports the failure");
@@ -361,7 +364,7 @@ async fn stale_checks_after_a_quiet_hours_release() {
     assert_eq!(s.row(&once).await.status, "deferred");
 
     assert_eq!(s.release("2026-01-11T06:00:00Z").await, 2);
-    let released = drain_queue(s.sqs.client(), &s.release.sms_queue_url).await;
+    let released = drain_queue(s.sqs.client(), &s.release.channels.sms).await;
     s.deliver(&s.sms, "2026-01-11T06:00:10Z", &released).await;
     assert_eq!(s.row(&periodical).await.status, "sent", "released from quiet hours: the bound does not apply");
     let once_row = s.row(&once).await;
@@ -391,7 +394,7 @@ async fn a_released_copy_that_arrives_before_the_release_commits_is_sent_once() 
     // The release run (or its retry) finds nothing left to hold; a copy
     // delivered again is acknowledged: one SMS in all.
     s.release("2026-01-11T06:01:00Z").await;
-    for m in drain_queue(s.sqs.client(), &s.release.sms_queue_url).await {
+    for m in drain_queue(s.sqs.client(), &s.release.channels.sms).await {
         s.deliver(&s.sms, "2026-01-11T06:01:10Z", &[m]).await;
     }
     s.deliver(&s.sms, "2026-01-11T06:02:00Z", std::slice::from_ref(&copy)).await;

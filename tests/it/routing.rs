@@ -83,7 +83,7 @@ impl Scene {
     /// Each user's (channel, receiver) from what the channel queues hold.
     async fn routed(&self) -> BTreeMap<i64, (Channel, String)> {
         let mut routed = BTreeMap::new();
-        for url in [&self.config.sms_queue_url, &self.config.email_queue_url, &self.config.push_queue_url] {
+        for url in [&self.config.channels.sms, &self.config.channels.email, &self.config.channels.push] {
             for m in drain_queue(self.queue.client(), url).await {
                 let d = Delivery::parse(&m.body).unwrap();
                 assert!(routed.insert(d.user_id.0, (d.channel(), d.receiver)).is_none(), "one message per member");

@@ -63,15 +63,7 @@ async fn every_kind_fires_at_its_minute_and_fans_out_to_each_member_by_channel()
     let (due, messages) = q.take_due().await;
     assert_eq!(due, [(weekly, at("2026-11-24T17:00:00Z")), (once, at("2026-11-24T18:00:00Z"))]);
 
-    let response = handle_batch(
-        &db.store,
-        &q.sqs,
-        &q.fan_out,
-        &fixtures::consumer().await,
-        &fixtures::deadline(),
-        &sqs_event(&messages),
-    )
-    .await;
+    let response = q.fan_out_batch(&db, &messages).await;
     assert!(response.batch_item_failures.is_empty(), "{response:?}");
     let sends = q.take_sends().await;
     let routes: Vec<(i64, i64, Channel, &str)> =
@@ -298,15 +290,7 @@ async fn a_redelivered_message_fans_out_once() {
     }
     let typed = due_body(event, "2026-12-23T17:00:00Z");
     for batch in [vec![typed.clone()], vec![typed.clone()]] {
-        let response = handle_batch(
-            &db.store,
-            &q.sqs,
-            &q.fan_out,
-            &fixtures::consumer().await,
-            &fixtures::deadline(),
-            &sqs_event(&batch),
-        )
-        .await;
+        let response = q.fan_out_batch(&db, &batch).await;
         assert!(response.batch_item_failures.is_empty());
     }
     assert_eq!(q.take_sends().await.len(), 3, "one send per member whatever the redeliveries");
@@ -332,15 +316,7 @@ async fn notify_now_reminds_everyone_now_once_and_apart_from_the_scheduled_remin
     let notify = notify_now_body(event, "2026-12-24 17:00:00", "2026-12-20T09:30:15.250Z");
     let later = notify_now_body(event, "2026-12-24 17:00:00.000000", "2026-12-21T10:00:00Z");
     for batch in [vec![scheduled], vec![notify.clone()], vec![notify], vec![later]] {
-        let response = handle_batch(
-            &db.store,
-            &q.sqs,
-            &q.fan_out,
-            &fixtures::consumer().await,
-            &fixtures::deadline(),
-            &sqs_event(&batch),
-        )
-        .await;
+        let response = q.fan_out_batch(&db, &batch).await;
         assert!(response.batch_item_failures.is_empty());
     }
     let sends = q.take_sends().await;
@@ -420,15 +396,7 @@ async fn a_deleted_or_empty_event_is_acknowledged_without_sends() {
     let group = fixtures::group(&c, "G").await;
     let empty = fixtures::christmas_event(&c, group, "E").await;
     let batch = [due_body(empty, "2026-12-23T17:00:00Z"), due_body(empty + 1000, "2026-12-23T17:00:00Z")];
-    let response = handle_batch(
-        &db.store,
-        &q.sqs,
-        &q.fan_out,
-        &fixtures::consumer().await,
-        &fixtures::deadline(),
-        &sqs_event(&batch),
-    )
-    .await;
+    let response = q.fan_out_batch(&db, &batch).await;
     assert!(response.batch_item_failures.is_empty());
     assert!(q.take_sends().await.is_empty());
 }

@@ -74,3 +74,32 @@ mod tests {
         assert!(err.to_string().contains("BAD is invalid"), "{err}");
     }
 }
+
+/// The three channel queues, `send-sms`, `send-email` and `send-push`
+/// (`SEND_SMS_QUEUE_URL`, `SEND_EMAIL_QUEUE_URL`, `SEND_PUSH_QUEUE_URL`):
+/// where the fan-out and the quiet-hours release send a delivery.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChannelQueues {
+    /// The `send-sms` queue's URL.
+    pub sms: String,
+    /// The `send-email` queue's URL.
+    pub email: String,
+    /// The `send-push` queue's URL.
+    pub push: String,
+}
+
+impl ChannelQueues {
+    /// The three URLs, in channel order.
+    pub fn new(sms: &str, email: &str, push: &str) -> Self {
+        ChannelQueues { sms: sms.to_owned(), email: email.to_owned(), push: push.to_owned() }
+    }
+
+    /// The queue of `channel`'s sender.
+    pub fn url(&self, channel: torium_domain::Channel) -> &str {
+        match channel {
+            torium_domain::Channel::Sms => &self.sms,
+            torium_domain::Channel::Email => &self.email,
+            torium_domain::Channel::Push => &self.push,
+        }
+    }
+}

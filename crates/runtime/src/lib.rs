@@ -20,7 +20,7 @@ pub use batch::{
     sent_at, set_aside,
 };
 pub use clock::Clock;
-pub use config::{ConfigError, Env};
+pub use config::{ChannelQueues, ConfigError, Env};
 use database::warm_up;
 pub use database::{database_pool, database_settings};
 pub use deadline::{DEFAULT_MARGIN, Deadline, DeadlineReached};

@@ -28,7 +28,7 @@ use serde::Serialize;
 use torium_aws::{AwsError, MessageQueue, OutgoingMessage};
 use torium_domain::{ReminderDue, ReminderSchedule, plan_firings};
 use torium_runtime::metrics::{self, Measure, Metrics};
-use torium_runtime::{ConfigError, Deadline, DeadlineReached, Env};
+use torium_runtime::{ChannelQueues, ConfigError, Deadline, DeadlineReached, Env};
 use torium_store::{DueEvent, ScheduleAdvance, SchedulerRun, Store, StoreError, TransactionError};
 
 /// Configuration from the environment the template sets.
@@ -267,9 +267,8 @@ fn plan_event(
 /// (`RELEASE_BATCH_SIZE`, default 200; `MAX_RELEASE_BATCHES`, default 10).
 #[derive(Debug, Clone)]
 pub struct ReleaseConfig {
-    pub sms_queue_url: String,
-    pub email_queue_url: String,
-    pub push_queue_url: String,
+    /// Where each held delivery goes back, by channel.
+    pub channels: ChannelQueues,
     pub batch_size: i64,
     pub max_batches: usize,
 }
@@ -277,20 +276,14 @@ pub struct ReleaseConfig {
 impl ReleaseConfig {
     pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
         Ok(ReleaseConfig {
-            sms_queue_url: env.required("SEND_SMS_QUEUE_URL")?.to_owned(),
-            email_queue_url: env.required("SEND_EMAIL_QUEUE_URL")?.to_owned(),
-            push_queue_url: env.required("SEND_PUSH_QUEUE_URL")?.to_owned(),
+            channels: ChannelQueues::new(
+                env.required("SEND_SMS_QUEUE_URL")?,
+                env.required("SEND_EMAIL_QUEUE_URL")?,
+                env.required("SEND_PUSH_QUEUE_URL")?,
+            ),
             batch_size: env.parsed_or("RELEASE_BATCH_SIZE", 200)?.max(1),
             max_batches: env.parsed_or("MAX_RELEASE_BATCHES", 10)?,
         })
-    }
-
-    fn queue_url(&self, channel: torium_domain::Channel) -> &str {
-        match channel {
-            torium_domain::Channel::Sms => &self.sms_queue_url,
-            torium_domain::Channel::Email => &self.email_queue_url,
-            torium_domain::Channel::Push => &self.push_queue_url,
-        }
     }
 }
 
@@ -381,7 +374,7 @@ fn release_messages(
                 continue;
             }
         };
-        let url = config.queue_url(held.channel);
+        let url = config.channels.url(held.channel);
         let message = OutgoingMessage {
             body: held.body.clone(),
             group_id: delivery.group_id(),

@@ -30,8 +30,8 @@ use torium_domain::{
 use torium_runtime::aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use torium_runtime::metrics::{self, Measure, Metrics};
 use torium_runtime::{
-    Clock, ConfigError, Consumer, DeadLetterQueue, Deadline, DeadlineReached, Env, MessageFailure, process_fifo_batch,
-    sent_at,
+    ChannelQueues, Clock, ConfigError, Consumer, DeadLetterQueue, Deadline, DeadlineReached, Env, MessageFailure,
+    process_fifo_batch, sent_at,
 };
 use torium_store::{Store, StoreError};
 use tracing::instrument;
@@ -39,9 +39,8 @@ use tracing::instrument;
 /// Where and how a fan-out sends, from the environment the template sets.
 #[derive(Debug, Clone)]
 pub struct FanOutConfig {
-    pub sms_queue_url: String,
-    pub email_queue_url: String,
-    pub push_queue_url: String,
+    /// Where each member's delivery goes, by channel.
+    pub channels: ChannelQueues,
     /// `SCHEDULE_NOTIFICATIONS_QUEUE_URL`: this function's own queue, where
     /// a fan-out that runs out of time continues.
     pub continue_queue_url: String,
@@ -61,9 +60,11 @@ pub struct FanOutConfig {
 impl FanOutConfig {
     pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
         Ok(FanOutConfig {
-            sms_queue_url: env.required("SEND_SMS_QUEUE_URL")?.to_owned(),
-            email_queue_url: env.required("SEND_EMAIL_QUEUE_URL")?.to_owned(),
-            push_queue_url: env.required("SEND_PUSH_QUEUE_URL")?.to_owned(),
+            channels: ChannelQueues::new(
+                env.required("SEND_SMS_QUEUE_URL")?,
+                env.required("SEND_EMAIL_QUEUE_URL")?,
+                env.required("SEND_PUSH_QUEUE_URL")?,
+            ),
             continue_queue_url: env.required("SCHEDULE_NOTIFICATIONS_QUEUE_URL")?.to_owned(),
             page_size: env.parsed_or("FAN_OUT_PAGE_SIZE", DEFAULT_PAGE_SIZE)?.max(1),
             page_budget: Duration::from_millis(env.parsed_or("FAN_OUT_PAGE_BUDGET_MS", 15_000)?),
@@ -75,22 +76,12 @@ impl FanOutConfig {
     /// The given queues with the default page size and budget.
     pub fn with_queues(sms: &str, email: &str, push: &str, continue_on: &str) -> Self {
         FanOutConfig {
-            sms_queue_url: sms.to_owned(),
-            email_queue_url: email.to_owned(),
-            push_queue_url: push.to_owned(),
+            channels: ChannelQueues::new(sms, email, push),
             continue_queue_url: continue_on.to_owned(),
             page_size: DEFAULT_PAGE_SIZE,
             page_budget: Duration::from_secs(15),
             max_lateness: TimeDelta::minutes(DEFAULT_MAX_LATENESS_MINUTES),
             clock: Clock::system(),
-        }
-    }
-
-    fn queue_url(&self, channel: Channel) -> &str {
-        match channel {
-            Channel::Sms => &self.sms_queue_url,
-            Channel::Email => &self.email_queue_url,
-            Channel::Push => &self.push_queue_url,
         }
     }
 }
@@ -339,7 +330,7 @@ async fn send_page(
         deadline.bound(store.record_skipped_members(page.fanning.reminder_id, &skipped)).await??;
     }
     let sent = futures::future::try_join_all(
-        sends.iter().map(|(channel, messages)| deadline.bound(queue.send_all(config.queue_url(*channel), messages))),
+        sends.iter().map(|(channel, messages)| deadline.bound(queue.send_all(config.channels.url(*channel), messages))),
     )
     .await?;
     for ((channel, messages), calls) in sends.iter().zip(sent) {
