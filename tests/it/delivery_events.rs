@@ -6,6 +6,7 @@
 
 use crate::fixtures::{self, report, sns_event};
 use base64::Engine;
+use chrono::Utc;
 use delivery_events::{Summary, handle_event};
 use flate2::{Compression, write::GzEncoder};
 use serde_json::{Value, json};
@@ -46,14 +47,7 @@ async fn handle(db: &TestDatabase, event: &Value) -> Summary {
 async fn sent_reminder(c: &PooledClient, user: i64, channel: &str, message_id: &str) -> i64 {
     let group = fixtures::group(c, "Climbers").await;
     let event = fixtures::christmas_event(c, group, "Dinner").await;
-    let reminder: i64 = c
-        .query_one(
-            "INSERT INTO event_reminders (event_id, trigger_timestamp) VALUES ($1, now()) RETURNING id",
-            &[&event],
-        )
-        .await
-        .unwrap()
-        .get(0);
+    let reminder = fixtures::firing(c, event, Utc::now()).await;
     c.query_one(
         "INSERT INTO event_reminders_logs (event_reminders_id, user_id, channel, status, provider_message_id, sent_timestamp) \
          VALUES ($1, $2, $3::text::delivery_channel, 'sent', $4, now()) RETURNING id",

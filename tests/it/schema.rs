@@ -1,6 +1,7 @@
 //! The schema's own guarantees: unique keys, types, nullability, seeds.
 
 use crate::fixtures::{self, at};
+use chrono::Utc;
 use tokio_postgres::error::SqlState;
 use torium_store::PooledClient;
 use torium_tests::TestDatabase;
@@ -19,14 +20,7 @@ async fn each_idempotency_key_refuses_a_duplicate() {
     let event = fixtures::ApiEvent::on(at("2026-12-24T17:00:00Z")).insert(&c, group, "E").await;
     let trigger = at("2026-12-23T17:00:00Z");
 
-    let reminder: i64 = c
-        .query_one(
-            "INSERT INTO event_reminders (event_id, trigger_timestamp) VALUES ($1, $2) RETURNING id",
-            &[&event, &trigger],
-        )
-        .await
-        .unwrap()
-        .get(0);
+    let reminder = fixtures::firing(&c, event, trigger).await;
     expect_unique_violation(
         &c,
         "INSERT INTO event_reminders (event_id, trigger_timestamp) VALUES ($1, $2)",
@@ -179,14 +173,7 @@ async fn deleting_an_event_as_the_api_does_removes_its_firings_and_their_logs() 
     let group = fixtures::group(&c, "G").await;
     let user = fixtures::user(&c, "u@example.com").await;
     let event = fixtures::ApiEvent::on(at("2026-12-24T17:00:00Z")).insert(&c, group, "E").await;
-    let reminder: i64 = c
-        .query_one(
-            "INSERT INTO event_reminders (event_id, trigger_timestamp) VALUES ($1, now()) RETURNING id",
-            &[&event],
-        )
-        .await
-        .unwrap()
-        .get(0);
+    let reminder = fixtures::firing(&c, event, Utc::now()).await;
     c.execute("INSERT INTO event_reminders_logs (event_reminders_id, user_id) VALUES ($1, $2)", &[&reminder, &user])
         .await
         .unwrap();
